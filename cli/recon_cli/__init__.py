@@ -1,0 +1,1 @@
+"""The `recon` command: one entry point for the operator, the runner and the local stack."""

@@ -1,0 +1,3 @@
+from recon_cli.main import main
+
+raise SystemExit(main())

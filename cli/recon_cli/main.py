@@ -1,0 +1,47 @@
+"""`recon` sub-commands.
+
+Each sub-command imports its side lazily: the operator image has no torch and the runner
+image has no kopf, and `recon --help` must work in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# sub-command -> module providing `add_arguments(parser)` and `run(args) -> int`
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("recon_stack.cli", "run a local Kubernetes + MinIO stack for tests and demos"),
+    "operator": ("recon_operator.cli", "run the ReconJob operator with the current kubeconfig"),
+    "run": ("recon_runner.cli_run", "reconstruct a capture folder into a textured mesh"),
+    "demo": ("recon_runner.cli_demo", "reconstruct a synthetic capture of a known object"),
+    "runner": ("recon_runner.cli_pod", "run one ReconJob inside its pod (used by the Job)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recon", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:
+            p.set_defaults(_import_error=f"`recon {name}` is not available here: {e}")
+            continue
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    error = getattr(args, "_import_error", None)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    mod = importlib.import_module(args._module)
+    result: int = mod.run(args)
+    return result

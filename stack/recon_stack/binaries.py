@@ -1,0 +1,247 @@
+"""Find or build the local stack's binaries: etcd, Kubernetes, kubectl, helm and MinIO.
+
+There is no Docker engine or kind on the machines this project targets, so the stack runs
+the real upstream binaries as plain processes. They are built from pinned Go modules (the
+Go module proxy is the one source we can rely on), cached outside the repository under
+``${XDG_CACHE_HOME:-~/.cache}/recon-operator/bin/<component>-<version>/`` so a warm run
+builds nothing, and taken from ``KUBEBUILDER_ASSETS`` or ``PATH`` when a user already has
+them. Every build writes a full log; a failure names it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recon_stack.paths import cache_root
+
+KUBERNETES_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.6"
+HELM_VERSION = "v3.19.2"
+# MinIO tags releases as RELEASE.<date>; the module proxy knows them as pseudo-versions.
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+ALL_BINARIES = (*KUBE_BINARIES, "etcd", "helm", "minio")
+
+
+class BinaryError(RuntimeError):
+    """A binary could not be found or built; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One pinned Go build producing one or more binaries."""
+
+    name: str
+    version: str
+    binaries: tuple[str, ...]
+    module: str
+    packages: tuple[str, ...]
+    ldflags: tuple[str, ...] = ()
+    go_directive: str = "1.24.0"
+    extra_gomod: Callable[[Path], str] = field(default=lambda _modfile: "")
+
+    @property
+    def cache_dir(self) -> Path:
+        return cache_root() / "bin" / f"{self.name}-{self.version}"
+
+
+def _kubernetes_replaces(modfile: Path) -> str:
+    """Pin every staging module k8s.io/kubernetes replaces locally to the matching v0.x tag.
+
+    k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with
+    ./staging paths, which only work inside its own repository; a consumer must pin them.
+    """
+    text = modfile.read_text()
+    staging = sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", text, re.M)))
+    staging_version = "v0" + KUBERNETES_VERSION[2:]  # v1.34.4 -> v0.34.4
+    lines = [f"\t{mod} => {mod} {staging_version}" for mod in staging]
+    return "godebug default=go1.24\n\nreplace (\n" + "\n".join(lines) + "\n)\n"
+
+
+def _kube_version_ldflags() -> tuple[str, ...]:
+    major, minor = KUBERNETES_VERSION[1:].split(".")[:2]
+    flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return tuple(flags)
+
+
+COMPONENTS = (
+    Component(
+        name="kubernetes",
+        version=KUBERNETES_VERSION,
+        binaries=KUBE_BINARIES,
+        module="k8s.io/kubernetes",
+        packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES),
+        ldflags=_kube_version_ldflags(),
+        extra_gomod=_kubernetes_replaces,
+    ),
+    Component(
+        name="etcd",
+        version=ETCD_VERSION,
+        binaries=("etcd",),
+        module="go.etcd.io/etcd/server/v3",
+        packages=("go.etcd.io/etcd/server/v3",),
+    ),
+    Component(
+        name="helm",
+        version=HELM_VERSION,
+        binaries=("helm",),
+        module="helm.sh/helm/v3",
+        packages=("helm.sh/helm/v3/cmd/helm",),
+        ldflags=(f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",),
+    ),
+    Component(
+        name="minio",
+        version=MINIO_VERSION,
+        binaries=("minio",),
+        module="github.com/minio/minio",
+        packages=("github.com/minio/minio",),
+    ),
+)
+
+
+def _external_dirs() -> list[Path]:
+    """Directories a user already keeps binaries in, most specific first."""
+    dirs = []
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets:
+        dirs.append(Path(assets))
+    return dirs
+
+
+def _find_existing(name: str, component: Component) -> Path | None:
+    cached = component.cache_dir / name
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    for d in _external_dirs():
+        p = d / name
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def component_of(name: str) -> Component:
+    for c in COMPONENTS:
+        if name in c.binaries:
+            return c
+    raise KeyError(name)
+
+
+def resolve_binaries(
+    build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
+) -> dict[str, Path]:
+    """Return a path for every stack binary, building the missing ones when allowed."""
+    found: dict[str, Path] = {}
+    missing: list[Component] = []
+    for c in COMPONENTS:
+        paths = {b: _find_existing(b, c) for b in c.binaries}
+        if all(p is not None for p in paths.values()):
+            found.update({b: p for b, p in paths.items() if p is not None})
+        else:
+            missing.append(c)
+    if missing and not build:
+        names = ", ".join(b for c in missing for b in c.binaries)
+        raise BinaryError(f"missing binaries: {names}; run `recon dev build` to build them")
+    if missing and shutil.which("go") is None:
+        names = ", ".join(b for c in missing for b in c.binaries)
+        raise BinaryError(
+            f"cannot find {names} and cannot build them: `go` is not on PATH. "
+            "Install Go 1.24 or newer (https://go.dev/doc/install), or point "
+            "KUBEBUILDER_ASSETS at a directory holding etcd, kube-apiserver, "
+            "kube-controller-manager, kube-scheduler and kubectl, and put helm and minio "
+            "on PATH."
+        )
+    for c in missing:
+        for b, p in build_component(c, log).items():
+            found[b] = p
+    return found
+
+
+def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]:
+    """Build one component into its cache directory, atomically (a temp dir renamed)."""
+    build_root = cache_root() / "build" / f"{c.name}-{c.version}"
+    build_root.mkdir(parents=True, exist_ok=True)
+    log_path = cache_root() / "logs" / f"build-{c.name}-{c.version}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out_tmp = c.cache_dir.with_name(c.cache_dir.name + ".partial")
+    shutil.rmtree(out_tmp, ignore_errors=True)
+    out_tmp.mkdir(parents=True)
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOWORK="off")
+    log(f"building {c.name} {c.version} ({', '.join(c.binaries)}); log: {log_path}")
+    started = time.monotonic()
+    with log_path.open("w") as out:
+
+        def run(*args: str) -> None:
+            out.write(f"$ {' '.join(args)}\n")
+            out.flush()
+            proc = subprocess.run(
+                args, cwd=build_root, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+            if proc.returncode != 0:
+                tail = log_path.read_text().splitlines()[-15:]
+                shutil.rmtree(out_tmp, ignore_errors=True)
+                raise BinaryError(
+                    f"building {c.name} {c.version} failed (`{' '.join(args[:3])} ...` "
+                    f"exited {proc.returncode}). Last lines:\n  "
+                    + "\n  ".join(tail)
+                    + f"\nFull log: {log_path}"
+                )
+
+        gomod = build_root / "go.mod"
+        gomod.write_text(f"module recon.dev/stackbuild/{c.name}\n\ngo {c.go_directive}\n")
+        run("go", "mod", "edit", f"-require={c.module}@{c.version}")
+        run("go", "mod", "download", "-json", f"{c.module}@{c.version}")
+        dep_mod = _module_gomod(c, env)
+        with gomod.open("a") as f:
+            f.write("\n" + c.extra_gomod(dep_mod))
+        ldflags = " ".join(("-s", "-w", *c.ldflags))
+        if len(c.packages) == 1:
+            target = str(out_tmp / c.binaries[0])
+        else:
+            target = str(out_tmp) + "/"
+        run("go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", target, *c.packages)
+    if c.cache_dir.exists():
+        shutil.rmtree(c.cache_dir)
+    out_tmp.rename(c.cache_dir)
+    log(f"built {c.name} in {time.monotonic() - started:.0f}s")
+    return {b: c.cache_dir / b for b in c.binaries}
+
+
+def _module_gomod(c: Component, env: dict[str, str]) -> Path:
+    modcache = subprocess.run(
+        ["go", "env", "GOMODCACHE"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    escaped = re.sub(r"[A-Z]", lambda m: "!" + m.group(0).lower(), c.module)
+    return Path(modcache) / "cache" / "download" / escaped / "@v" / f"{c.version}.mod"
+
+
+def main() -> int:
+    """`python -m recon_stack.binaries`: build (or find) everything, print the paths."""
+    try:
+        paths = resolve_binaries(build=True)
+    except BinaryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for name in ALL_BINARIES:
+        print(f"{name}\t{paths[name]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
