@@ -1,0 +1,88 @@
+"""Public names from DESIGN.md: group, annotations, phases, conditions, stages, exit codes.
+
+Everything here is interface that manifests in Git, dashboards and the runner rely on;
+change a value only on purpose and everywhere at once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+GROUP = "recon.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ReconJob"
+PLURAL = "reconjobs"
+SINGULAR = "reconjob"
+SHORT_NAMES = ("rj",)
+
+CANCEL_ANNOTATION = f"{GROUP}/cancel"
+CANCEL_REQUESTED = "requested"
+CANCEL_CONFIRMED = "confirmed"
+FINALIZER = f"{GROUP}/cleanup"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    VALIDATING = "Validating"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+class ConditionType(StrEnum):
+    INPUTS_VALID = "InputsValid"
+    ADMITTED = "Admitted"
+    SCHEDULED = "Scheduled"
+    RUNNING = "Running"
+    CANCEL_REQUESTED = "CancelRequested"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class Stage(StrEnum):
+    DOWNLOAD = "download"
+    FUSE = "fuse"
+    REFINE = "refine"
+    TEXTURE = "texture"
+    EXPORT = "export"
+    UPLOAD = "upload"
+
+
+# Each stage's share of status.progress.percent: (start, end).
+STAGE_SPANS: dict[Stage, tuple[int, int]] = {
+    Stage.DOWNLOAD: (0, 5),
+    Stage.FUSE: (5, 25),
+    Stage.REFINE: (25, 75),
+    Stage.TEXTURE: (75, 90),
+    Stage.EXPORT: (90, 95),
+    Stage.UPLOAD: (95, 100),
+}
+
+
+class ExitCode:
+    """Runner exit codes; the Job's podFailurePolicy keys on them."""
+
+    SUCCESS = 0
+    INVALID_INPUT = 3
+    TRANSIENT = 75
+    TERMINATED = 143
+
+
+class Preset(StrEnum):
+    DRAFT = "draft"
+    STANDARD = "standard"
+    HIGH = "high"
+
+
+class MeshFormat(StrEnum):
+    GLB = "glb"
+    OBJ = "obj"
+    PLY = "ply"
