@@ -1,0 +1,37 @@
+"""The mesh types passed between stages.
+
+Vertices stay in the capture's world frame (the frame of transforms.json) from fusion to
+export: no axis conversion anywhere, so the mesh lines up with the cameras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int32]
+ByteArray = npt.NDArray[np.uint8]
+
+
+@dataclass
+class Mesh:
+    """A triangle mesh: vertices [V,3] float32 (metres, world frame), faces [F,3] int32,
+    counter-clockwise seen from outside."""
+
+    vertices: FloatArray
+    faces: IntArray
+
+
+@dataclass
+class TexturedMesh:
+    """A mesh with one UV per vertex (vertices on UV seams are duplicated) and an sRGB
+    texture [H,W,3] uint8 whose row 0 is the top of the image (v = 1 in glTF terms is row
+    0 of the PNG)."""
+
+    vertices: FloatArray
+    faces: IntArray
+    uvs: FloatArray
+    texture: ByteArray
