@@ -28,8 +28,8 @@ class Mesh:
 @dataclass
 class TexturedMesh:
     """A mesh with one UV per vertex (vertices on UV seams are duplicated) and an sRGB
-    texture [H,W,3] uint8 whose row 0 is the top of the image (v = 1 in glTF terms is row
-    0 of the PNG)."""
+    texture [H,W,3] uint8. UVs follow glTF: (0, 0) is the top-left texel (row 0 of the
+    PNG); the OBJ writer flips v, since OBJ puts v = 0 at the bottom."""
 
     vertices: FloatArray
     faces: IntArray
