@@ -1,0 +1,1 @@
+"""The kopf operator that validates, queues and runs ReconJobs; carries no torch."""
