@@ -14,7 +14,7 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -359,25 +359,39 @@ def metrics_bytes(metrics: Mapping[str, object]) -> bytes:
     return (json.dumps(metrics, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
 
 
+MESH_FILES: dict[MeshFormat, str] = {
+    MeshFormat.GLB: GLB_NAME,
+    MeshFormat.OBJ: OBJ_NAME,
+    MeshFormat.PLY: PLY_NAME,
+}
+
+
+def mesh_file_name(formats: Sequence[MeshFormat]) -> str:
+    """The file status.outputs.mesh points at: the first format asked for."""
+    return MESH_FILES[formats[0]]
+
+
 def write_outputs(
     out_dir: Path,
     mesh: TexturedMesh,
-    formats: Collection[MeshFormat],
+    formats: Sequence[MeshFormat],
     inputs: Sequence[ByteArray],
     renders: Sequence[ByteArray],
     metrics: Mapping[str, object],
 ) -> dict[str, Path]:
-    """Write every output file into `out_dir` and return them by file name.
-
-    mesh.glb is always written (it is what status.outputs.mesh points at); OBJ and PLY are
-    added when asked for. metrics.json is written last, so its presence means the rest is
-    complete.
-    """
-    files: dict[str, bytes] = {GLB_NAME: glb_bytes(mesh)}
-    if MeshFormat.OBJ in formats:
-        files.update(obj_files(mesh))
-    if MeshFormat.PLY in formats:
-        files[PLY_NAME] = ply_bytes(mesh)
+    """Write the mesh in each format asked for, preview.png and metrics.json into
+    `out_dir`; return the written files by name. metrics.json is written last, so its
+    presence means the rest is complete."""
+    if not formats:
+        raise ValueError("at least one mesh format is needed")
+    files: dict[str, bytes] = {}
+    for fmt in formats:
+        if fmt == MeshFormat.GLB:
+            files[GLB_NAME] = glb_bytes(mesh)
+        elif fmt == MeshFormat.OBJ:
+            files.update(obj_files(mesh))
+        elif fmt == MeshFormat.PLY:
+            files[PLY_NAME] = ply_bytes(mesh)
     files[PREVIEW_NAME] = encode_png(preview_image(inputs, renders))
     files[METRICS_NAME] = metrics_bytes(metrics)
     written: dict[str, Path] = {}
