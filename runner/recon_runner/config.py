@@ -1,0 +1,202 @@
+"""Reconstruction settings: a preset, then the few fields a ReconJob may override.
+
+Presets trade time for quality in one place so the CLI, the pod and the benchmark agree on
+what `draft`, `standard` and `high` mean. Only `grid_resolution`, `iterations`,
+`texture_size` and `seed` are user-facing (they are spec fields); the rest are tuning.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from recon_api.constants import MeshFormat, Preset
+from recon_api.runner_params import RunnerParams
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+class DeviceUnavailableError(RuntimeError):
+    """`cuda` was asked for on a machine without a usable CUDA device."""
+
+
+@dataclass(frozen=True)
+class ReconConfig:
+    preset: Preset
+    # Fusion: voxels along the longest side of the capture's bounding box.
+    grid_resolution: int
+    # Faces kept after marching cubes; refinement cost grows with it.
+    face_budget: int
+    # Refinement: Adam steps on vertex positions, at `refine_resolution` pixels (longest
+    # image side; the capture is downsampled, never upsampled).
+    iterations: int
+    refine_resolution: int
+    refine_lr: float
+    # Weights of the refinement loss terms (depth in units of the voxel size).
+    depth_weight: float
+    mask_weight: float
+    colour_weight: float
+    laplacian_weight: float
+    normal_weight: float
+    # Texture: atlas size in texels and Adam steps optimising it through the renderer.
+    texture_size: int
+    texture_iterations: int
+    texture_resolution: int
+    texture_lr: float
+    seed: int = 0
+    device: str = "auto"
+    formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
+
+    def overridden(
+        self,
+        *,
+        grid_resolution: int | None = None,
+        iterations: int | None = None,
+        texture_size: int | None = None,
+        seed: int | None = None,
+        device: str | None = None,
+        formats: tuple[MeshFormat, ...] | None = None,
+    ) -> ReconConfig:
+        """Apply the explicit fields a user set; `None` keeps the preset's value."""
+        changes: dict[str, object] = {
+            key: value
+            for key, value in (
+                ("grid_resolution", grid_resolution),
+                ("iterations", iterations),
+                ("texture_size", texture_size),
+                ("seed", seed),
+                ("device", device),
+                ("formats", formats),
+            )
+            if value is not None
+        }
+        config = replace(self, **changes)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device {self.device!r} must be one of {', '.join(DEVICES)}")
+        for name in ("grid_resolution", "texture_size", "refine_resolution", "face_budget"):
+            if getattr(self, name) < 16:
+                raise ValueError(f"{name} must be at least 16, got {getattr(self, name)}")
+        for name in ("iterations", "texture_iterations"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if not self.formats:
+            raise ValueError("at least one output format is needed")
+
+
+PRESETS: dict[Preset, ReconConfig] = {
+    Preset.DRAFT: ReconConfig(
+        preset=Preset.DRAFT,
+        grid_resolution=128,
+        face_budget=20_000,
+        iterations=30,
+        refine_resolution=128,
+        refine_lr=0.3,
+        depth_weight=1.0,
+        mask_weight=1.0,
+        colour_weight=0.0,
+        laplacian_weight=4.0,
+        normal_weight=0.5,
+        texture_size=512,
+        texture_iterations=0,
+        texture_resolution=256,
+        texture_lr=0.02,
+    ),
+    Preset.STANDARD: ReconConfig(
+        preset=Preset.STANDARD,
+        grid_resolution=192,
+        face_budget=60_000,
+        iterations=200,
+        refine_resolution=256,
+        refine_lr=0.2,
+        depth_weight=1.0,
+        mask_weight=1.0,
+        colour_weight=0.0,
+        laplacian_weight=4.0,
+        normal_weight=0.5,
+        texture_size=1024,
+        texture_iterations=60,
+        texture_resolution=256,
+        texture_lr=0.02,
+    ),
+    Preset.HIGH: ReconConfig(
+        preset=Preset.HIGH,
+        grid_resolution=320,
+        face_budget=200_000,
+        iterations=500,
+        refine_resolution=512,
+        refine_lr=0.15,
+        depth_weight=1.0,
+        mask_weight=1.0,
+        colour_weight=0.0,
+        laplacian_weight=4.0,
+        normal_weight=0.5,
+        texture_size=2048,
+        texture_iterations=150,
+        texture_resolution=512,
+        texture_lr=0.02,
+    ),
+}
+
+
+def config_for(
+    preset: Preset | str = Preset.STANDARD,
+    *,
+    grid_resolution: int | None = None,
+    iterations: int | None = None,
+    texture_size: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    formats: tuple[MeshFormat, ...] | None = None,
+) -> ReconConfig:
+    """The preset with the user's explicit fields on top."""
+    return PRESETS[Preset(preset)].overridden(
+        grid_resolution=grid_resolution,
+        iterations=iterations,
+        texture_size=texture_size,
+        seed=seed,
+        device=device,
+        formats=formats,
+    )
+
+
+def config_from_params(params: RunnerParams) -> ReconConfig:
+    """The pod's configuration, from the environment contract the operator fills in."""
+    return config_for(
+        params.preset,
+        grid_resolution=params.grid_resolution,
+        iterations=params.iterations,
+        texture_size=params.texture_size,
+        seed=params.seed,
+        device=params.device,
+        formats=params.formats,
+    )
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` prefers CUDA; an explicit `cuda` without a GPU is an error, not a silent
+    fallback, because the user asked for the production path on purpose."""
+    if requested == "cpu":
+        return torch.device("cpu")
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise DeviceUnavailableError("--device cuda was requested but CUDA is not available")
+    if requested not in DEVICES:
+        raise ValueError(f"device {requested!r} must be one of {', '.join(DEVICES)}")
+    return torch.device("cuda" if available else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same machine, same mesh: seed every generator the stages draw from and
+    ask torch for deterministic kernels where it has them (warn, never fail, where not)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
