@@ -211,10 +211,8 @@ def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]
         with gomod.open("a") as f:
             f.write("\n" + c.extra_gomod(dep_mod))
         ldflags = " ".join(("-s", "-w", *c.ldflags))
-        if len(c.packages) == 1:
-            target = str(out_tmp / c.binaries[0])
-        else:
-            target = str(out_tmp) + "/"
+        # `go build -o DIR/` writes one binary per package; a single package needs a file.
+        target = str(out_tmp / c.binaries[0]) if len(c.packages) == 1 else f"{out_tmp}/"
         run("go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", target, *c.packages)
     if c.cache_dir.exists():
         shutil.rmtree(c.cache_dir)
