@@ -1,0 +1,220 @@
+"""Fuse the depth maps into a truncated signed distance volume and extract a mesh.
+
+This gives the refinement a watertight starting surface within about a voxel of the truth.
+Masks carve free space as well as depth does, and voxels no view could see in front of a
+surface count as solid, so the few views of a capture still close the mesh (a visual hull
+where depth is silent) instead of leaving holes or a second inner wall.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import fast_simplification
+import numpy as np
+import numpy.typing as npt
+import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from skimage.measure import marching_cubes
+
+from recon_runner.camera import Camera, project
+from recon_runner.capture import Capture, View
+from recon_runner.control import StopToken
+from recon_runner.mesh import Mesh
+
+# Margin around the back-projected points, as a fraction of the box's longest side.
+BOX_MARGIN = 0.08
+# Half-width of the signed distance band, in voxels.
+TRUNCATION_VOXELS = 3.0
+# Voxels per integration chunk: bounds memory on CPU and GPU alike.
+CHUNK = 1 << 21
+
+FractionSink = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Sample points at origin + index * voxel, shape (nx, ny, nz)."""
+
+    origin: npt.NDArray[np.float64]
+    voxel: float
+    shape: tuple[int, int, int]
+
+    def points(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """World positions of flat sample indices [start, stop), x slowest."""
+        idx = torch.arange(start, stop, device=device, dtype=torch.int64)
+        _nx, ny, nz = self.shape
+        ijk = torch.stack((idx // (ny * nz), (idx // nz) % ny, idx % nz), dim=1)
+        origin = torch.tensor(self.origin, device=device, dtype=torch.float32)
+        return origin + ijk.to(torch.float32) * self.voxel
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    mesh: Mesh
+    voxel_size: float
+
+
+def grid_around(points: npt.NDArray[np.float32], resolution: int) -> Grid:
+    """A grid over the points' bounding box plus margin, `resolution` samples along its
+    longest side, so cubic voxels cover thin and flat objects alike."""
+    low = points.min(axis=0).astype(np.float64)
+    high = points.max(axis=0).astype(np.float64)
+    longest = float(np.max(high - low))
+    margin = BOX_MARGIN * longest + 1e-6
+    low, high = low - margin, high + margin
+    voxel = float(np.max(high - low)) / (resolution - 1)
+    shape = tuple(math.ceil((h - lo) / voxel) + 1 for lo, h in zip(low, high, strict=True))
+    return Grid(origin=low, voxel=voxel, shape=(shape[0], shape[1], shape[2]))
+
+
+def integrate(
+    capture: Capture,
+    grid: Grid,
+    device: torch.device,
+    on_fraction: FractionSink | None = None,
+    stop: StopToken | None = None,
+) -> npt.NDArray[np.float32]:
+    """The fused field on the grid: positive outside, negative inside, in units of the
+    truncation band (clamped to [-1, 1])."""
+    truncation = TRUNCATION_VOXELS * grid.voxel
+    cameras = [_ViewTensors.of(view, device) for view in capture.views]
+    total = grid.shape[0] * grid.shape[1] * grid.shape[2]
+    field = torch.empty(total, dtype=torch.float32)
+    for start in range(0, total, CHUNK):
+        if stop is not None:
+            stop.check()
+        end = min(start + CHUNK, total)
+        points = grid.points(start, end, device)
+        field[start:end] = _fuse_chunk(points, cameras, truncation).cpu()
+        if on_fraction is not None:
+            on_fraction(end / total, "integrating depth")
+    return field.reshape(grid.shape).numpy()
+
+
+def _fuse_chunk(points: torch.Tensor, views: list[_ViewTensors], truncation: float) -> torch.Tensor:
+    n = points.shape[0]
+    device = points.device
+    total = torch.zeros(n, device=device)
+    weight = torch.zeros(n, device=device)
+    in_frame = torch.zeros(n, device=device, dtype=torch.bool)
+    for view in views:
+        pixels, z = project(view.camera, points)
+        col = torch.floor(pixels[:, 0]).to(torch.int64)
+        row = torch.floor(pixels[:, 1]).to(torch.int64)
+        height, width = view.depth.shape
+        visible = (z > 1e-6) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(-1)
+        depth = view.depth.view(-1)[flat]
+        masked = view.mask.view(-1)[flat]
+        # Outside the silhouette is free space, whatever the depth says.
+        free = visible & ~masked
+        sdf = torch.clamp((depth - z) / truncation, -1.0, 1.0)
+        measured = visible & masked & (depth > 0) & (depth - z > -truncation)
+        value = torch.where(free, torch.ones_like(sdf), sdf)
+        use = (free | measured).to(torch.float32)
+        total += value * use
+        weight += use
+        in_frame |= visible
+    fused = total / weight.clamp(min=1.0)
+    # Seen only from behind a surface: solid; never in any view: empty.
+    unmeasured = torch.where(in_frame, -torch.ones_like(fused), torch.ones_like(fused))
+    return torch.where(weight > 0, fused, unmeasured)
+
+
+@dataclass(frozen=True)
+class _ViewTensors:
+    camera: Camera
+    depth: torch.Tensor  # [H, W] metres, 0 = none
+    mask: torch.Tensor  # [H, W] bool
+
+    @staticmethod
+    def of(view: View, device: torch.device) -> _ViewTensors:
+        return _ViewTensors(
+            camera=view.camera,
+            depth=torch.from_numpy(view.depth).to(device),
+            mask=torch.from_numpy(view.mask).to(device),
+        )
+
+
+def extract_surface(field: npt.NDArray[np.float32], grid: Grid) -> Mesh:
+    """Marching cubes at the zero level, in world coordinates, faces wound outward."""
+    padded = np.pad(field, 1, mode="constant", constant_values=1.0)
+    if padded.min() >= 0.0:
+        return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
+    verts, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(grid.voxel,) * 3)
+    verts = verts - grid.voxel + grid.origin
+    mesh = Mesh(verts.astype(np.float32), faces.astype(np.int32))
+    if signed_volume(mesh) < 0:
+        mesh = Mesh(mesh.vertices, mesh.faces[:, ::-1].copy())
+    return mesh
+
+
+def signed_volume(mesh: Mesh) -> float:
+    """Positive when faces wind counter-clockwise seen from outside."""
+    v = mesh.vertices.astype(np.float64)[mesh.faces]
+    return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6.0)
+
+
+def largest_component(mesh: Mesh) -> Mesh:
+    """Drop floaters: the object is the component with the most faces."""
+    if len(mesh.faces) == 0:
+        return mesh
+    n = len(mesh.vertices)
+    f = mesh.faces.astype(np.int64)
+    rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
+    cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
+    adjacency = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(adjacency, directed=False)
+    face_labels = labels[f[:, 0]]
+    keep_label = np.bincount(face_labels).argmax()
+    return compact(Mesh(mesh.vertices, mesh.faces[face_labels == keep_label]))
+
+
+def compact(mesh: Mesh) -> Mesh:
+    """Drop vertices no face uses and renumber."""
+    used, inverse = np.unique(mesh.faces.reshape(-1), return_inverse=True)
+    return Mesh(
+        mesh.vertices[used].astype(np.float32),
+        inverse.reshape(-1, 3).astype(np.int32),
+    )
+
+
+def simplify(mesh: Mesh, face_budget: int) -> Mesh:
+    """Quadric decimation down to the face budget; a mesh already under it is kept."""
+    if len(mesh.faces) <= face_budget:
+        return mesh
+    reduction = 1.0 - face_budget / len(mesh.faces)
+    verts, faces = fast_simplification.simplify(
+        mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=reduction
+    )
+    return compact(Mesh(np.asarray(verts, np.float32), np.asarray(faces, np.int32)))
+
+
+def fuse(
+    capture: Capture,
+    resolution: int,
+    face_budget: int,
+    device: torch.device,
+    on_fraction: FractionSink | None = None,
+    stop: StopToken | None = None,
+) -> FusionResult:
+    grid = grid_around(capture.points(), resolution)
+
+    def integrating(fraction: float, message: str) -> None:
+        if on_fraction is not None:
+            on_fraction(0.7 * fraction, message)
+
+    field = integrate(capture, grid, device, integrating, stop)
+    if stop is not None:
+        stop.check()
+    mesh = largest_component(extract_surface(field, grid))
+    if on_fraction is not None:
+        on_fraction(0.85, f"marching cubes: {len(mesh.faces)} faces")
+    mesh = largest_component(simplify(mesh, face_budget))
+    if on_fraction is not None:
+        on_fraction(1.0, f"fused mesh: {len(mesh.faces)} faces")
+    return FusionResult(mesh=mesh, voxel_size=grid.voxel)

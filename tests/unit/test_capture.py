@@ -1,0 +1,178 @@
+"""Loading a capture: the DESIGN.md conventions, and bad content reported as bad input
+naming the file (exit code 3 in the CLI and the pod)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from recon_api.constants import ExitCode
+from recon_runner.capture import load_capture
+from recon_runner.errors import InvalidInputError
+
+from tests.unit.sphere_capture import CENTRE, DEPTH_UNIT, RADIUS, write_sphere_capture
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pristine")
+    write_sphere_capture(root, size=48)
+    return root
+
+
+@pytest.fixture
+def capture_dir(pristine: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "capture"
+    shutil.copytree(pristine, root)
+    return root
+
+
+def edit_transforms(root: Path, change: Callable[[dict], None]) -> None:
+    meta = json.loads((root / "transforms.json").read_text())
+    change(meta)
+    (root / "transforms.json").write_text(json.dumps(meta))
+
+
+def test_loads_views_in_world_frame(capture_dir: Path) -> None:
+    capture = load_capture(capture_dir, expected_views=6)
+    assert len(capture.views) == 6
+    assert capture.depth_unit == DEPTH_UNIT
+    view = capture.views[0]
+    assert view.rgb.shape == (48, 48, 3) and view.rgb.dtype == np.float32
+    assert view.depth.max() < 2.0  # metres, scaled by depth_unit_scale_factor
+    points = capture.points()
+    distances = np.linalg.norm(points - CENTRE, axis=1)
+    assert np.abs(distances - RADIUS).max() < 0.01
+
+
+def test_rgb_without_alpha_takes_mask_from_depth(tmp_path: Path) -> None:
+    write_sphere_capture(tmp_path, size=32, alpha=False)
+    view = load_capture(tmp_path).views[0]
+    np.testing.assert_array_equal(view.mask, view.depth > 0)
+
+
+def test_per_frame_intrinsics_override(capture_dir: Path) -> None:
+    def change(meta: dict) -> None:
+        meta["frames"][1]["fl_x"] = meta["fl_x"] * 2
+
+    edit_transforms(capture_dir, change)
+    capture = load_capture(capture_dir)
+    assert capture.views[1].camera.fx == 2 * capture.views[0].camera.fx
+
+
+def test_depth_unit_defaults_to_millimetres(capture_dir: Path) -> None:
+    before = load_capture(capture_dir).points()
+    edit_transforms(capture_dir, lambda meta: meta.pop("depth_unit_scale_factor"))
+    scale = DEPTH_UNIT / 0.001
+    for path in (capture_dir / "depth").glob("*.png"):
+        depth = np.asarray(Image.open(path)).astype(np.float64)
+        Image.fromarray(np.round(depth * scale).astype(np.uint16)).save(path)
+    capture = load_capture(capture_dir)
+    assert capture.depth_unit == 0.001
+    # Millimetre quantisation of the same sphere: points agree to within a millimetre.
+    after = capture.points()
+    assert after.shape == before.shape
+    assert np.abs(after - before).max() < 0.0015
+
+
+def test_invalid_input_maps_to_exit_code_3() -> None:
+    assert InvalidInputError("a.png", "broken").exit_code == ExitCode.INVALID_INPUT == 3
+
+
+def _zero_depth(root: Path) -> None:
+    Image.fromarray(np.zeros((48, 48), np.uint16)).save(root / "depth/view_002.png")
+
+
+def _empty_mask(root: Path) -> None:
+    image = np.asarray(Image.open(root / "images/view_001.png")).copy()
+    image[..., 3] = 0
+    Image.fromarray(image, "RGBA").save(root / "images/view_001.png")
+
+
+def _nan_matrix(root: Path) -> None:
+    def change(meta: dict) -> None:
+        meta["frames"][3]["transform_matrix"][0][3] = float("nan")
+
+    edit_transforms(root, change)  # Python's json writes NaN, as some exporters do
+
+
+def _far_depth(root: Path) -> None:
+    depth = np.asarray(Image.open(root / "depth/view_004.png")).astype(np.uint32)
+    far = np.where(depth > 0, 65000, 0).astype(np.uint16)
+    Image.fromarray(far).save(root / "depth/view_004.png")
+
+
+def _wrong_size(root: Path) -> None:
+    Image.new("RGBA", (40, 48)).save(root / "images/view_005.png")
+
+
+def _eight_bit_depth(root: Path) -> None:
+    Image.fromarray(np.full((48, 48), 7, np.uint8)).save(root / "depth/view_000.png")
+
+
+def _grey_colour(root: Path) -> None:
+    Image.fromarray(np.full((48, 48), 7, np.uint8)).save(root / "images/view_000.png")
+
+
+def _missing_file(root: Path) -> None:
+    (root / "depth/view_003.png").unlink()
+
+
+def _not_png(root: Path) -> None:
+    (root / "images/view_002.png").write_bytes(b"this is not an image")
+
+
+def _distortion(root: Path) -> None:
+    def change(meta: dict) -> None:
+        meta["camera_model"] = "OPENCV"
+        meta["k1"] = 0.1
+
+    edit_transforms(root, change)
+
+
+def _escape(root: Path) -> None:
+    def change(meta: dict) -> None:
+        meta["frames"][0]["file_path"] = "../outside.png"
+
+    edit_transforms(root, change)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "file", "words"),
+    [
+        (_zero_depth, "depth/view_002.png", "all zeros"),
+        (_empty_mask, "images/view_001.png", "mask"),
+        (_nan_matrix, "transforms.json frames[3]", "NaN"),
+        (_far_depth, "depth/view_004.png", "from the scene"),
+        (_wrong_size, "images/view_005.png", "40x48"),
+        (_eight_bit_depth, "depth/view_000.png", "16-bit"),
+        (_grey_colour, "images/view_000.png", "8-bit RGB"),
+        (_missing_file, "depth/view_003.png", "not found"),
+        (_not_png, "images/view_002.png", "PNG"),
+        (_distortion, "transforms.json frames[0]", "distortion"),
+        (_escape, "transforms.json frames[0]", "relative path"),
+    ],
+)
+def test_bad_content_names_the_file(
+    capture_dir: Path, breakage: Callable[[Path], None], file: str, words: str
+) -> None:
+    breakage(capture_dir)
+    with pytest.raises(InvalidInputError) as info:
+        load_capture(capture_dir)
+    assert info.value.file == file
+    assert words in info.value.problem
+    assert str(info.value).startswith(file)
+
+
+def test_missing_transforms_and_wrong_view_count(capture_dir: Path) -> None:
+    with pytest.raises(InvalidInputError, match="6 frames but 5 views"):
+        load_capture(capture_dir, expected_views=5)
+    (capture_dir / "transforms.json").unlink()
+    with pytest.raises(InvalidInputError) as info:
+        load_capture(capture_dir)
+    assert info.value.file == "transforms.json"
