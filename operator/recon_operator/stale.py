@@ -1,0 +1,38 @@
+"""When a running job counts as stalled.
+
+The runner heartbeats through `status.progress.updatedAt`. Before its first heartbeat the
+moment its pod started running stands in, so a runner that hangs before reporting anything
+is caught too; a pod still waiting for the scheduler is not stalled, only unplaced.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from recon_api.constants import ConditionType, Phase
+from recon_api.models import ReconJob
+
+
+def last_sign_of_life(job: ReconJob) -> datetime | None:
+    running = job.status.condition(ConditionType.RUNNING.value)
+    if running is None or running.status != "True":
+        return None
+    times = [t for t in (running.last_transition_time,) if t is not None]
+    if job.status.progress is not None and job.status.progress.updated_at is not None:
+        times.append(job.status.progress.updated_at)
+    return max(times) if times else None
+
+
+def silent_seconds(job: ReconJob, now: datetime) -> float | None:
+    """How long a running job has been silent, or None when silence does not apply."""
+    if job.status.phase != Phase.RUNNING:
+        return None
+    seen = last_sign_of_life(job)
+    if seen is None:
+        return None
+    return (now - seen).total_seconds()
+
+
+def is_stale(job: ReconJob, now: datetime, stale_after_seconds: float) -> bool:
+    silent = silent_seconds(job, now)
+    return silent is not None and silent > stale_after_seconds
