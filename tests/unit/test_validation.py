@@ -1,0 +1,401 @@
+"""Capture validation: a good capture passes; each documented fault is reported, naming the
+file or field, all faults at once; hostile input costs bounded work."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from recon_operator.pngheader import build_png_header
+from recon_operator.validation import (
+    Limits,
+    Problem,
+    format_problems,
+    header_reads,
+    safe_relative_path,
+    validate_capture,
+)
+
+LIMITS = Limits(max_file_bytes=20 * 1024**2, max_total_bytes=200 * 1024**2)
+W, H = 64, 48
+
+
+def rotation_z(angle: float) -> list[list[float]]:
+    c, s = math.cos(angle), math.sin(angle)
+    return [[c, -s, 0.0, 1.0], [s, c, 0.0, 2.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]
+
+
+class Capture:
+    """A valid capture in memory; tests break one thing at a time."""
+
+    def __init__(self, views: int = 6) -> None:
+        self.views = views
+        self.doc: dict[str, Any] = {
+            "camera_model": "PINHOLE",
+            "w": W,
+            "h": H,
+            "fl_x": 50.0,
+            "fl_y": 50.0,
+            "cx": 32.0,
+            "cy": 24.0,
+            "depth_unit_scale_factor": 0.001,
+            "frames": [
+                {
+                    "file_path": f"images/view_{i:03d}.png",
+                    "depth_file_path": f"depth/view_{i:03d}.png",
+                    "transform_matrix": rotation_z(i * 0.5),
+                }
+                for i in range(views)
+            ],
+        }
+        self.listing: dict[str, int] = {}
+        self.headers: dict[str, bytes] = {}
+        for i in range(views):
+            self.put(f"images/view_{i:03d}.png", build_png_header(W, H, 8, 6), 5000)
+            self.put(f"depth/view_{i:03d}.png", build_png_header(W, H, 16, 0), 3000)
+
+    def put(self, path: str, header: bytes, size: int) -> None:
+        self.listing[path] = size
+        self.headers[path] = header
+
+    def transforms(self) -> bytes:
+        return json.dumps(self.doc).encode()
+
+    def validate(self, limits: Limits = LIMITS, raw: bytes | None = None) -> list[Problem]:
+        data = self.transforms() if raw is None else raw
+        listing = {"transforms.json": len(data), **self.listing}
+        wanted = header_reads(data, listing, self.views)
+        headers = {path: self.headers[path] for path in wanted}
+        return validate_capture(data, listing, headers, expected_views=self.views, limits=limits)
+
+    def texts(self, **kwargs: Any) -> list[str]:
+        return [str(p) for p in self.validate(**kwargs)]
+
+
+def only(cap: Capture, *needles: str) -> None:
+    """Exactly one problem per needle, each mentioning it."""
+    texts = cap.texts()
+    assert len(texts) == len(needles), texts
+    for text, needle in zip(texts, needles, strict=True):
+        assert needle in text, (needle, texts)
+
+
+def test_a_good_capture_has_no_problems() -> None:
+    assert Capture().validate() == []
+
+
+def test_rgb_colour_and_per_frame_intrinsics_are_fine() -> None:
+    cap = Capture()
+    cap.headers["images/view_000.png"] = build_png_header(W, H, 8, 2)
+    for frame in cap.doc["frames"]:
+        frame.update(fl_x=40.0, fl_y=41.0, cx=30.0, cy=20.0, w=W, h=H)
+    for key in ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_model"):
+        del cap.doc[key]
+    assert cap.validate() == []
+
+
+def test_opencv_with_zero_distortion_is_fine() -> None:
+    cap = Capture()
+    cap.doc.update(camera_model="OPENCV", k1=0, k2=0.0, p1=0, p2=0)
+    assert cap.validate() == []
+
+
+def test_missing_transforms() -> None:
+    cap = Capture()
+    problems = validate_capture(None, cap.listing, {}, expected_views=6, limits=LIMITS)
+    assert [str(p) for p in problems] == ["transforms.json: not found under the dataset prefix"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"[" * 100000 + b"]" * 100000, "not valid JSON"),
+        (b'{"frames": 1' + b"0" * 5000 + b"}", "not valid JSON"),
+    ],
+)
+def test_unparseable_transforms(raw: bytes, needle: str) -> None:
+    texts = Capture().texts(raw=raw)
+    assert len(texts) == 1 and texts[0].startswith("transforms.json: ") and needle in texts[0]
+
+
+def test_frame_count_must_equal_expected_views() -> None:
+    cap = Capture()
+    cap.doc["frames"].pop()
+    only(cap, "transforms.json: frames: lists 5 frames but spec.input.expectedViews is 6")
+
+
+def test_ten_thousand_frames_is_one_problem_and_bounded_reads() -> None:
+    cap = Capture()
+    cap.doc["frames"] = cap.doc["frames"] * 2000  # 12000 frames, all valid
+    data = cap.transforms()
+    listing = {"transforms.json": len(data), **cap.listing}
+    assert len(header_reads(data, listing, 6)) == 12  # 6 colour + 6 depth, not 24000
+    only(cap, "lists 12000 frames but spec.input.expectedViews is 6; only the first 6")
+
+
+def test_referenced_files_must_exist() -> None:
+    cap = Capture()
+    del cap.listing["depth/view_002.png"]
+    only(cap, "transforms.json: frames[2].depth_file_path: depth/view_002.png not found")
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("../other/images/view_000.png", "leaves the dataset"),
+        ("images/../../secret.png", "leaves the dataset"),
+        ("/etc/passwd", "absolute path"),
+        ("http://evil.example/view.png", "URL"),
+        ("s3://bucket/view.png", "URL"),
+        ("images\\view_000.png", "backslashes"),
+        ("", "non-empty string"),
+        (17, "non-empty string"),
+    ],
+)
+def test_unsafe_paths_are_refused_and_never_read(path: object, needle: str) -> None:
+    cap = Capture()
+    cap.doc["frames"][1]["file_path"] = path
+    only(cap, "transforms.json: frames[1].file_path: ")
+    assert needle in cap.texts()[0]
+    data = cap.transforms()
+    reads = header_reads(data, {"transforms.json": len(data), **cap.listing}, 6)
+    assert all(".." not in r and not r.startswith("/") and "://" not in r for r in reads)
+
+
+def test_dot_segments_are_normalised() -> None:
+    assert safe_relative_path("./images//view_000.png") == ("images/view_000.png", None)
+    cap = Capture()
+    cap.doc["frames"][0]["file_path"] = "./images/view_000.png"
+    assert cap.validate() == []
+
+
+def test_png_magic_and_corrupt_headers() -> None:
+    cap = Capture()
+    cap.headers["images/view_001.png"] = b"\xff\xd8\xff\xe0" + b"\0" * 29  # a JPEG
+    cap.headers["depth/view_004.png"] = build_png_header(W, H, 16, 0)[:20]
+    only(
+        cap,
+        "images/view_001.png: not a PNG file",
+        "depth/view_004.png: truncated",
+    )
+
+
+def test_colour_must_be_8_bit_rgb_or_rgba() -> None:
+    cap = Capture()
+    cap.headers["images/view_000.png"] = build_png_header(W, H, 16, 6)
+    cap.headers["images/view_001.png"] = build_png_header(W, H, 8, 0)
+    cap.headers["images/view_002.png"] = build_png_header(W, H, 8, 3)
+    only(
+        cap,
+        "images/view_000.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 16-bit RGBA",
+        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit grayscale",
+        "images/view_002.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit palette",
+    )
+
+
+def test_depth_must_be_16_bit_grayscale() -> None:
+    cap = Capture()
+    cap.headers["depth/view_003.png"] = build_png_header(W, H, 8, 0)
+    only(cap, "depth/view_003.png: depth must be a 16-bit grayscale PNG, found 64x48 8-bit")
+
+
+def test_images_must_match_w_h() -> None:
+    cap = Capture()
+    cap.headers["images/view_005.png"] = build_png_header(W * 2, H * 2, 8, 2)
+    only(cap, "images/view_005.png: is 128x96 but frame 5 says 64x48")
+
+
+def test_all_views_one_size_even_with_per_frame_overrides() -> None:
+    cap = Capture()
+    cap.doc["frames"][3].update(w=W * 2, h=H * 2)
+    cap.put("images/view_003.png", build_png_header(W * 2, H * 2, 8, 2), 5000)
+    cap.put("depth/view_003.png", build_png_header(W * 2, H * 2, 16, 0), 5000)
+    only(cap, "transforms.json: frames[3]: image size 128x96 differs from frames[0] (64x48)")
+
+
+def test_absurd_header_sizes_are_rejected() -> None:
+    cap = Capture()
+    cap.headers["images/view_000.png"] = build_png_header(100000, 100000, 8, 2)
+    only(cap, "images/view_000.png: claims 100000x100000 pixels")
+
+
+@pytest.mark.parametrize(
+    ("matrix", "needle"),
+    [
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], "4x4"),
+        ("identity", "4x4"),
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0]], "4x4"),
+        ([[1, 0, 0, float("nan")], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "finite"),
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, "x", 1]], "finite"),
+        ([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], "orthonormal"),
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]], "orthonormal"),
+        ([[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "orthonormal"),
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]], "last row"),
+    ],
+)
+def test_bad_matrices(matrix: object, needle: str) -> None:
+    cap = Capture()
+    cap.doc["frames"][4]["transform_matrix"] = matrix
+    raw = json.dumps(cap.doc, allow_nan=True).encode()
+    texts = cap.texts(raw=raw)
+    assert len(texts) == 1, texts
+    assert texts[0].startswith("transforms.json: frames[4].transform_matrix: ")
+    assert needle in texts[0]
+
+
+@given(
+    st.floats(-math.pi, math.pi),
+    st.floats(-math.pi, math.pi),
+    st.floats(-math.pi, math.pi),
+    st.lists(st.floats(-1e3, 1e3), min_size=3, max_size=3),
+)
+@settings(max_examples=50, deadline=None)
+def test_any_rigid_camera_pose_is_accepted(
+    yaw: float, pitch: float, roll: float, t: list[float]
+) -> None:
+    def mul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+        return [[sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+
+    cz, sz, cy, sy, cx, sx = (
+        math.cos(yaw),
+        math.sin(yaw),
+        math.cos(pitch),
+        math.sin(pitch),
+        math.cos(roll),
+        math.sin(roll),
+    )
+    r = mul(
+        mul([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]], [[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]),
+        [[1, 0, 0], [0, cx, -sx], [0, sx, cx]],
+    )
+    cap = Capture(views=1)
+    cap.doc["frames"][0]["transform_matrix"] = [
+        [*r[0], t[0]],
+        [*r[1], t[1]],
+        [*r[2], t[2]],
+        [0, 0, 0, 1],
+    ]
+    assert cap.validate() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("fl_x", 0), ("fl_y", -5.0), ("cx", "32"), ("cy", None), ("w", 64.5)]
+)
+def test_intrinsics_must_be_positive_numbers(key: str, value: object) -> None:
+    cap = Capture()
+    cap.doc[key] = value
+    texts = cap.texts()
+    assert texts and texts[0].startswith(f"transforms.json: {key}: must be")
+
+
+def test_missing_intrinsics_are_named_per_frame() -> None:
+    cap = Capture(views=2)
+    del cap.doc["fl_y"]
+    cap.doc["frames"][0]["fl_y"] = 50.0
+    only(cap, "transforms.json: frames[1].fl_y: is missing")
+
+
+def test_camera_model_and_distortion() -> None:
+    cap = Capture()
+    cap.doc["camera_model"] = "OPENCV_FISHEYE"
+    cap.doc["frames"][2]["k1"] = 0.1
+    only(
+        cap,
+        "transforms.json: camera_model: 'OPENCV_FISHEYE' is not supported",
+        "transforms.json: frames[2]: k1: lens distortion is not supported",
+    )
+
+
+def test_depth_scale_must_be_positive() -> None:
+    cap = Capture()
+    cap.doc["depth_unit_scale_factor"] = -1
+    only(cap, "transforms.json: depth_unit_scale_factor: must be a positive number")
+
+
+def test_file_and_total_size_limits() -> None:
+    cap = Capture()
+    cap.listing["images/view_000.png"] = 2_000_000
+    limits = Limits(max_file_bytes=1_000_000, max_total_bytes=1_050_000)
+    texts = cap.texts(limits=limits)
+    assert texts == [
+        "images/view_000.png: is 2000000 bytes, over the per-file limit of 1000000",
+        f"capture: totals {2_000_000 + 5 * 5000 + 6 * 3000 + len(cap.transforms())} bytes, "
+        "over the limit of 1050000",
+    ]
+
+
+def test_oversized_transforms_is_not_parsed() -> None:
+    cap = Capture()
+    texts = cap.texts(limits=Limits(max_file_bytes=100, max_total_bytes=1000))
+    assert len(texts) == 1 and texts[0].startswith("transforms.json: is ")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    cap = Capture()
+    cap.doc["frames"].pop()
+    cap.doc["fl_x"] = -1
+    cap.doc["frames"][0]["file_path"] = "../x.png"
+    cap.doc["frames"][1]["transform_matrix"] = [[0, 0, 0, 0]] * 3 + [[0, 0, 0, 1]]
+    del cap.listing["depth/view_002.png"]
+    cap.headers["images/view_003.png"] = build_png_header(W, H, 16, 2)
+    cap.headers["depth/view_004.png"] = b"garbage" * 5
+    wheres = [p.where for p in cap.validate()]
+    assert wheres == [
+        "transforms.json: frames",
+        "transforms.json: fl_x",
+        "transforms.json: frames[0].file_path",
+        "transforms.json: frames[1].transform_matrix",
+        "transforms.json: frames[2].depth_file_path",
+        "images/view_003.png",
+        "depth/view_004.png",
+    ]
+
+
+def test_problem_text_is_bounded_for_conditions() -> None:
+    problems = [Problem(f"images/view_{i:04d}.png", "not a PNG file") for i in range(1000)]
+    text = format_problems(problems, max_chars=500)
+    assert len(text) <= 500
+    assert text.startswith("images/view_0000.png: not a PNG file; ")
+    assert text.endswith("more problems")
+    assert format_problems(problems[:2]) == (
+        "images/view_0000.png: not a PNG file; images/view_0001.png: not a PNG file"
+    )
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["frames", "w", "h", "fl_x", "file_path", "transform_matrix", "x"]),
+                children,
+                max_size=4,
+            )
+        ),
+        max_leaves=20,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_arbitrary_json_yields_problems_not_crashes(doc: Any) -> None:
+    cap = Capture(views=2)
+    raw = json.dumps(doc, allow_nan=True).encode()
+    problems = cap.validate(raw=raw)
+    assert all(p.where and p.message for p in problems)
+    if not isinstance(doc, dict):
+        assert len(problems) == 1
+
+
+def test_inputs_are_not_mutated() -> None:
+    cap = Capture()
+    before = copy.deepcopy((cap.doc, cap.listing, cap.headers))
+    cap.validate()
+    assert (cap.doc, cap.listing, cap.headers) == before
