@@ -118,7 +118,9 @@ class StatusReporter:
         self._closed.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=PATCH_TIMEOUT[0] + PATCH_TIMEOUT[1] + 1)
+            # A patch in flight may hang on a dead API server; the thread is a daemon and
+            # must not hold up the exit (143 within 10 s of SIGTERM).
+            self._thread.join(timeout=2.0)
             self._thread = None
 
     def finish(
