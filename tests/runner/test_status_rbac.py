@@ -1,0 +1,126 @@
+"""The runner's status reports work with the per-job Role the operator creates (get its own
+ReconJob, patch its own status) and nothing more: another job's status is forbidden."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes.client.exceptions import ApiException
+from recon_api.constants import Stage
+from recon_api.models import ReconJob
+from recon_operator.jobspec import build_role, build_role_binding, build_service_account
+from recon_runner.progress import ProgressLimiter
+from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def crd(stack: Any) -> None:
+    stack.kubectl("apply", "-f", str(REPO / "crds" / "reconjob.yaml"))
+    stack.kubectl("wait", "--for=condition=Established", "crd/reconjobs.recon.dev", "--timeout=60s")
+
+
+@pytest.fixture
+def namespace(stack: Any, crd: None) -> Any:
+    name = f"rbac-{uuid.uuid4().hex[:8]}"
+    stack.kubectl("create", "namespace", name)
+    yield name
+    stack.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def create_reconjob(stack: Any, namespace: str, name: str) -> ReconJob:
+    body = {
+        "apiVersion": "recon.dev/v1alpha1",
+        "kind": "ReconJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"input": {"bucket": "scans", "prefix": f"{name}/"}},
+    }
+    stack.kubectl("create", "-f", "-", input=json.dumps(body))
+    return reconjob(stack, namespace, name)
+
+
+def reconjob(stack: Any, namespace: str, name: str) -> ReconJob:
+    out = stack.kubectl("get", "reconjob", name, "-n", namespace, "-o", "json").stdout
+    return ReconJob.model_validate(json.loads(out))
+
+
+def runner_kubeconfig(stack: Any, job: ReconJob, path: Path) -> Path:
+    """What the runner's pod gets: a token for the per-job ServiceAccount, nothing else."""
+    for obj in (build_service_account(job), build_role(job), build_role_binding(job)):
+        stack.kubectl("apply", "-f", "-", input=json.dumps(obj))
+    sa = build_service_account(job)["metadata"]["name"]
+    token = stack.kubectl("create", "token", sa, "-n", job.metadata["namespace"]).stdout.strip()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "stack",
+                "cluster": {"server": stack.server, "certificate-authority": str(stack.ca_cert)},
+            }
+        ],
+        "users": [{"name": "runner", "user": {"token": token}}],
+        "contexts": [{"name": "runner", "context": {"cluster": "stack", "user": "runner"}}],
+        "current-context": "runner",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_runner_token_patches_its_own_status_and_nothing_else(
+    stack: Any, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = create_reconjob(stack, namespace, "chair-001")
+    create_reconjob(stack, namespace, "table-002")
+    monkeypatch.setenv("KUBECONFIG", str(runner_kubeconfig(stack, own, tmp_path / "kubeconfig")))
+    api = kubernetes_api()
+
+    reporter = StatusReporter(status_patcher(api, namespace, "chair-001"), ProgressLimiter())
+    reporter.start()
+    reporter(Stage.REFINE, 0.5, "iteration 100/200")
+    finished = reporter.finish(
+        {"mesh": "s3://meshes/chair-001/out/mesh.glb"},
+        {"vertices": 1200, "faces": 2400, "seconds": {"total": 12.5}, "psnr": 31.2},
+        message="done",
+    )
+    assert finished
+    status = reconjob(stack, namespace, "chair-001").status
+    assert status.progress is not None
+    assert status.progress.percent == 100
+    assert status.progress.stage == Stage.UPLOAD
+    assert status.progress.updated_at is not None
+    assert status.outputs is not None
+    assert status.outputs.mesh == "s3://meshes/chair-001/out/mesh.glb"
+    assert status.metrics is not None
+    assert (status.metrics.vertices, status.metrics.seconds) == (1200, 12.5)
+
+    # The same token on the neighbour's status, or on its spec, is refused.
+    other = status_patcher(api, namespace, "table-002")
+    with pytest.raises(ApiException) as info:
+        other({"status": {"progress": {"percent": 1}}})
+    assert info.value.status == 403
+    assert reconjob(stack, namespace, "table-002").status.progress is None
+
+
+def test_unreachable_api_server_never_fails_the_run(
+    stack: Any, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = create_reconjob(stack, namespace, "chair-001")
+    path = runner_kubeconfig(stack, own, tmp_path / "kubeconfig")
+    config = yaml.safe_load(path.read_text())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+
+    reporter = StatusReporter(
+        status_patcher(kubernetes_api(), namespace, "chair-001"), ProgressLimiter(), tick=0.05
+    ).start()
+    reporter(Stage.FUSE, 0.2, "fusing")
+    reporter(Stage.REFINE, 0.0, "refining")
+    assert not reporter.finish({}, {}, attempts=2, backoff=0.01)
