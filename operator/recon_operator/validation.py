@@ -136,20 +136,22 @@ def referenced_files(doc: Mapping[str, Any], expected_views: int) -> list[FileRe
     return refs
 
 
-def header_reads(
-    transforms: bytes | None, listing: Mapping[str, int], expected_views: int
-) -> list[str]:
-    """The files whose first bytes validate_capture needs: referenced, present, each once."""
+def files_to_read(transforms: bytes | None, expected_views: int) -> list[str]:
+    """The safe paths the first `expected_views` frames name, each once: the only files
+    whose first bytes validate_capture needs."""
     if transforms is None:
         return []
     doc, _ = parse_transforms(transforms)
     if doc is None:
         return []
-    seen: dict[str, None] = {}
-    for ref in referenced_files(doc, expected_views):
-        if ref.path in listing:
-            seen.setdefault(ref.path, None)
-    return list(seen)
+    return list(dict.fromkeys(ref.path for ref in referenced_files(doc, expected_views)))
+
+
+def header_reads(
+    transforms: bytes | None, listing: Mapping[str, int], expected_views: int
+) -> list[str]:
+    """files_to_read, narrowed to those the listing shows present."""
+    return [path for path in files_to_read(transforms, expected_views) if path in listing]
 
 
 def _check_matrix(where: str, matrix: object) -> list[Problem]:

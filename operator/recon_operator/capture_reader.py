@@ -1,0 +1,215 @@
+"""Read what capture validation needs from S3/MinIO, and nothing more.
+
+One bounded read of transforms.json, then one ranged GET of the first 33 bytes of each PNG
+it references (the first `expectedViews` frames only). The ranged response's Content-Range
+carries the object's full size, so existence, size and header come from a single request
+per file; the prefix itself is never listed, because outputs of earlier runs accumulate
+under it (the default output prefix lies inside the input prefix) and a listing would grow
+with them. Images are never downloaded.
+
+Storage that cannot be asked (unreachable, refused credentials, missing bucket) raises
+`StorageUnavailable`: that is not bad input, and the operator retries it later. Its
+messages never contain the secret key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, S3Error, ServerError
+
+from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.validation import (
+    TRANSFORMS,
+    Limits,
+    Problem,
+    files_to_read,
+    validate_capture,
+)
+
+# Parallel header reads per capture: enough to hide round trips, few enough that 200
+# captures validated at once do not open thousands of connections.
+READ_WORKERS = 8
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 20.0
+
+_MISSING_OBJECT = {"NoSuchKey", "NoSuchObject"}
+_AUTH_FAILED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+}
+_CONTENT_RANGE = re.compile(r"^bytes \d+-\d+/(\d+)$")
+
+T = TypeVar("T")
+
+
+class StorageUnavailable(RuntimeError):
+    """The storage could not be asked; says nothing about the capture itself.
+
+    `reason` is a CamelCase condition reason: StorageUnreachable, StorageAuthFailed,
+    BucketNotFound or StorageError."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """Where the capture lives and the credentials to read it (from the job's Secret)."""
+
+    endpoint: str
+    secure: bool
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    size: int
+    data: bytes
+
+
+def open_client(access: StorageAccess) -> Minio:
+    """A client with short timeouts and few retries: validation must fail fast and leave
+    retrying to the operator's backoff, not hang a handler for minutes."""
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
+        maxsize=READ_WORKERS,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+    )
+    return Minio(
+        access.endpoint,
+        access_key=access.access_key,
+        secret_key=access.secret_key,
+        secure=access.secure,
+        http_client=http,
+    )
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _storage_call(
+    fn: Callable[[], T], *, bucket: str, endpoint: str, secrets: tuple[str, ...]
+) -> T:
+    """Run one S3 call, turning the ways storage can fail into StorageUnavailable.
+
+    S3Error codes that concern the object (NoSuchKey, InvalidRange) pass through: those
+    are facts about the capture, for the caller to interpret."""
+    try:
+        return fn()
+    except S3Error as e:
+        if e.code == "NoSuchBucket":
+            raise StorageUnavailable(
+                "BucketNotFound", f"bucket {bucket!r} does not exist at {endpoint}"
+            ) from None
+        if e.code in _AUTH_FAILED:
+            raise StorageUnavailable(
+                "StorageAuthFailed",
+                f"{endpoint} refused the credentials for bucket {bucket!r} ({e.code}): "
+                "check the storage credentials Secret",
+            ) from None
+        if e.code in _MISSING_OBJECT or e.code == "InvalidRange":
+            raise
+        raise StorageUnavailable(
+            "StorageError", _scrub(f"{endpoint} answered {e.code}: {e.message}", secrets)
+        ) from None
+    except ServerError as e:
+        raise StorageUnavailable(
+            "StorageUnreachable", f"{endpoint} answered HTTP {e.status_code}"
+        ) from None
+    except InvalidResponseError as e:
+        raise StorageUnavailable(
+            "StorageUnreachable",
+            _scrub(f"{endpoint} did not answer like S3: {e}", secrets)[:500],
+        ) from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise StorageUnavailable(
+            "StorageUnreachable",
+            _scrub(f"cannot reach {endpoint}: {type(e).__name__}: {e}", secrets)[:500],
+        ) from None
+
+
+def _ranged_get(client: Minio, bucket: str, key: str, length: int) -> RemoteObject | None:
+    """The first `length` bytes and the full size of an object; None when it is absent."""
+    try:
+        response = client.get_object(bucket, key, offset=0, length=length)
+    except S3Error as e:
+        if e.code in _MISSING_OBJECT:
+            return None
+        if e.code == "InvalidRange":  # an empty object has no byte 0
+            return RemoteObject(size=0, data=b"")
+        raise
+    try:
+        data = response.read(length)
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        size = int(match.group(1)) if match else len(data)
+    finally:
+        response.close()
+        response.release_conn()
+    return RemoteObject(size=size, data=data)
+
+
+def read_capture(
+    client: Minio,
+    bucket: str,
+    prefix: str,
+    *,
+    expected_views: int,
+    limits: Limits,
+    endpoint: str = "",
+    secrets: tuple[str, ...] = (),
+) -> list[Problem]:
+    """Every problem with the capture at `bucket`/`prefix`; empty when it is valid.
+
+    Raises StorageUnavailable when the storage itself is the problem. `endpoint` and
+    `secrets` only shape error messages (the latter are scrubbed from them)."""
+    where = endpoint or "storage"
+
+    def call(fn: Callable[[], T]) -> T:
+        return _storage_call(fn, bucket=bucket, endpoint=where, secrets=secrets)
+
+    transforms = call(
+        lambda: _ranged_get(client, bucket, prefix + TRANSFORMS, limits.max_file_bytes + 1)
+    )
+    if transforms is None:
+        return validate_capture(None, {}, {}, expected_views=expected_views, limits=limits)
+    found: dict[str, int] = {TRANSFORMS: transforms.size}
+    # An oversized transforms.json is one problem; its (truncated) content is not read.
+    too_big = transforms.size > limits.max_file_bytes
+    wanted = [] if too_big else files_to_read(transforms.data, expected_views)
+    headers: dict[str, bytes] = {}
+    with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
+        results = list(
+            pool.map(
+                lambda path: call(lambda: _ranged_get(client, bucket, prefix + path, HEADER_BYTES)),
+                wanted,
+            )
+        )
+    for path, obj in zip(wanted, results, strict=True):
+        if obj is not None:
+            found[path] = obj.size
+            headers[path] = obj.data
+    return validate_capture(
+        transforms.data, found, headers, expected_views=expected_views, limits=limits
+    )

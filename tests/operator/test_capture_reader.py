@@ -1,0 +1,224 @@
+"""Capture validation against the stack's real MinIO: problems in uploaded captures are
+found from ranged header reads, and storage failures are told apart from bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import StackHandle
+from minio import Minio
+from PIL import Image
+from recon_operator.capture_reader import (
+    StorageAccess,
+    StorageUnavailable,
+    open_client,
+    read_capture,
+)
+from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.validation import Limits
+
+pytestmark = pytest.mark.stack
+
+LIMITS = Limits(max_file_bytes=20 * 1024**2, max_total_bytes=200 * 1024**2)
+W, H = 32, 24
+VIEWS = 3
+
+
+def png(mode: str, size: tuple[int, int] = (W, H), padding: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, format="PNG")
+    return buf.getvalue() + b"\0" * padding
+
+
+def transforms(views: int = VIEWS) -> dict[str, Any]:
+    return {
+        "camera_model": "PINHOLE",
+        "w": W,
+        "h": H,
+        "fl_x": 30.0,
+        "fl_y": 30.0,
+        "cx": 16.0,
+        "cy": 12.0,
+        "frames": [
+            {
+                "file_path": f"images/view_{i:03d}.png",
+                "depth_file_path": f"depth/view_{i:03d}.png",
+                "transform_matrix": [[1, 0, 0, i], [0, 1, 0, 0], [0, 0, 1, 2], [0, 0, 0, 1]],
+            }
+            for i in range(views)
+        ],
+    }
+
+
+def good_capture() -> dict[str, bytes]:
+    files = {"transforms.json": json.dumps(transforms()).encode()}
+    for i in range(VIEWS):
+        files[f"images/view_{i:03d}.png"] = png("RGBA")
+        files[f"depth/view_{i:03d}.png"] = png("I;16")
+    return files
+
+
+def upload(client: Minio, bucket: str, prefix: str, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        client.put_object(bucket, prefix + path, io.BytesIO(data), len(data))
+
+
+class RecordingMinio(Minio):
+    """The real client, noting each GET's range so the test can see no image is downloaded."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gets: list[tuple[str, int, int]] = []
+
+    def get_object(self, bucket_name: str, object_name: str, *args: Any, **kwargs: Any) -> Any:
+        self.gets.append((object_name, kwargs.get("offset", 0), kwargs.get("length", 0)))
+        return super().get_object(bucket_name, object_name, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def access(stack: StackHandle) -> StorageAccess:
+    return StorageAccess(
+        endpoint=stack.minio_endpoint,
+        secure=False,
+        access_key=stack.minio_access_key,
+        secret_key=stack.minio_secret_key,
+    )
+
+
+@pytest.fixture(scope="module")
+def bucket(stack: StackHandle) -> Iterator[str]:
+    client = stack.minio_client()
+    name = f"captures-{uuid.uuid4().hex[:8]}"
+    client.make_bucket(name)
+    yield name
+    for obj in client.list_objects(name, recursive=True):
+        client.remove_object(name, obj.object_name)
+    client.remove_bucket(name)
+
+
+def check(access: StorageAccess, bucket: str, prefix: str, views: int = VIEWS) -> list[str]:
+    problems = read_capture(
+        open_client(access),
+        bucket,
+        prefix,
+        expected_views=views,
+        limits=LIMITS,
+        endpoint=access.endpoint,
+        secrets=(access.secret_key,),
+    )
+    return [str(p) for p in problems]
+
+
+def test_good_capture_is_read_with_header_sized_ranges_only(
+    stack: StackHandle, access: StorageAccess, bucket: str
+) -> None:
+    files = good_capture()
+    files["images/view_001.png"] = png("RGB", padding=2_000_000)  # a large image
+    upload(stack.minio_client(), bucket, "good/", files)
+    client = RecordingMinio(
+        access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
+    )
+    problems = read_capture(client, bucket, "good/", expected_views=VIEWS, limits=LIMITS)
+    assert problems == []
+    images = [g for g in client.gets if g[0].endswith(".png")]
+    assert len(images) == 2 * VIEWS
+    assert all(offset == 0 and length == HEADER_BYTES for _, offset, length in images)
+
+
+def test_bad_capture_reports_every_problem(
+    stack: StackHandle, access: StorageAccess, bucket: str
+) -> None:
+    files = good_capture()
+    doc = transforms()
+    doc["frames"][0]["transform_matrix"][0][0] = 3  # a scaled camera
+    doc["frames"][2]["file_path"] = "../good/images/view_000.png"
+    files["transforms.json"] = json.dumps(doc).encode()
+    del files["depth/view_001.png"]
+    files["images/view_001.png"] = png("L")  # grayscale colour image
+    files["depth/view_000.png"] = png("RGB")  # colour where depth belongs
+    files["depth/view_002.png"] = b""  # an empty upload
+    upload(stack.minio_client(), bucket, "bad/", files)
+
+    assert check(access, bucket, "bad/") == [
+        "transforms.json: frames[0].transform_matrix: rotation part is not orthonormal with "
+        "determinant 1 (scaled, sheared or mirrored camera)",
+        "transforms.json: frames[2].file_path: '../good/images/view_000.png' leaves the "
+        "dataset (..)",
+        "depth/view_000.png: depth must be a 16-bit grayscale PNG, found 32x24 8-bit RGB",
+        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG, found 32x24 8-bit grayscale",
+        "transforms.json: frames[1].depth_file_path: depth/view_001.png not found under the "
+        "dataset prefix",
+        "depth/view_002.png: not a PNG file (empty)",
+    ]
+
+
+def test_wrong_view_count_and_size_limits(
+    stack: StackHandle, access: StorageAccess, bucket: str
+) -> None:
+    files = good_capture()
+    files["images/view_002.png"] = png("RGBA", padding=30_000)
+    upload(stack.minio_client(), bucket, "big/", files)
+    problems = read_capture(
+        open_client(access),
+        bucket,
+        "big/",
+        expected_views=4,
+        limits=Limits(max_file_bytes=20_000, max_total_bytes=25_000),
+    )
+    texts = [str(p) for p in problems]
+    assert texts[0] == ("transforms.json: frames: lists 3 frames but spec.input.expectedViews is 4")
+    assert texts[1].startswith("images/view_002.png: is ")
+    assert "over the per-file limit of 20000" in texts[1]
+    assert texts[2].startswith("capture: totals ") and "over the limit of 25000" in texts[2]
+    assert len(texts) == 3
+
+
+def test_missing_transforms_is_bad_input(access: StorageAccess, bucket: str) -> None:
+    assert check(access, bucket, "nothing-here/") == [
+        "transforms.json: not found under the dataset prefix"
+    ]
+
+
+def test_missing_bucket_is_storage_not_input(access: StorageAccess) -> None:
+    with pytest.raises(StorageUnavailable) as err:
+        check(access, "no-such-bucket-here", "x/")
+    assert err.value.reason == "BucketNotFound"
+    assert "no-such-bucket-here" in err.value.message
+
+
+def test_refused_credentials_never_leak_the_secret(access: StorageAccess, bucket: str) -> None:
+    wrong = StorageAccess(
+        endpoint=access.endpoint,
+        secure=False,
+        access_key=access.access_key,
+        secret_key="wrong-" + access.secret_key,
+    )
+    with pytest.raises(StorageUnavailable) as err:
+        check(wrong, bucket, "good/")
+    assert err.value.reason == "StorageAuthFailed"
+    assert wrong.secret_key not in str(err.value)
+    assert access.secret_key not in str(err.value)
+    assert access.secret_key not in repr(wrong)
+
+
+def test_stopped_endpoint_is_unreachable_storage(access: StorageAccess, bucket: str) -> None:
+    with socket.socket() as s:  # a port nothing listens on, like a stopped MinIO
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = StorageAccess(
+        endpoint=f"127.0.0.1:{port}",
+        secure=False,
+        access_key=access.access_key,
+        secret_key=access.secret_key,
+    )
+    with pytest.raises(StorageUnavailable) as err:
+        check(down, bucket, "good/")
+    assert err.value.reason == "StorageUnreachable"
+    assert f"127.0.0.1:{port}" in err.value.message
+    assert access.secret_key not in str(err.value)
