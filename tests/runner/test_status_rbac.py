@@ -3,7 +3,6 @@ ReconJob, patch its own status) and nothing more: another job's status is forbid
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,20 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Stage
-from recon_api.models import ReconJob
-from recon_operator.jobspec import build_role, build_role_binding, build_service_account
 from recon_runner.progress import ProgressLimiter
 from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.runner_access import (
+    apply_crd,
+    create_reconjob,
+    get_reconjob,
+    runner_kubeconfig,
+)
 
 
 @pytest.fixture(scope="module")
 def crd(stack: Any) -> None:
-    stack.kubectl("apply", "-f", str(REPO / "crds" / "reconjob.yaml"))
-    stack.kubectl("wait", "--for=condition=Established", "crd/reconjobs.recon.dev", "--timeout=60s")
+    apply_crd(stack)
 
 
 @pytest.fixture
@@ -32,45 +33,6 @@ def namespace(stack: Any, crd: None) -> Any:
     stack.kubectl("create", "namespace", name)
     yield name
     stack.kubectl("delete", "namespace", name, "--wait=false")
-
-
-def create_reconjob(stack: Any, namespace: str, name: str) -> ReconJob:
-    body = {
-        "apiVersion": "recon.dev/v1alpha1",
-        "kind": "ReconJob",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"input": {"bucket": "scans", "prefix": f"{name}/"}},
-    }
-    stack.kubectl("create", "-f", "-", input=json.dumps(body))
-    return reconjob(stack, namespace, name)
-
-
-def reconjob(stack: Any, namespace: str, name: str) -> ReconJob:
-    out = stack.kubectl("get", "reconjob", name, "-n", namespace, "-o", "json").stdout
-    return ReconJob.model_validate(json.loads(out))
-
-
-def runner_kubeconfig(stack: Any, job: ReconJob, path: Path) -> Path:
-    """What the runner's pod gets: a token for the per-job ServiceAccount, nothing else."""
-    for obj in (build_service_account(job), build_role(job), build_role_binding(job)):
-        stack.kubectl("apply", "-f", "-", input=json.dumps(obj))
-    sa = build_service_account(job)["metadata"]["name"]
-    token = stack.kubectl("create", "token", sa, "-n", job.metadata["namespace"]).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "stack",
-                "cluster": {"server": stack.server, "certificate-authority": str(stack.ca_cert)},
-            }
-        ],
-        "users": [{"name": "runner", "user": {"token": token}}],
-        "contexts": [{"name": "runner", "context": {"cluster": "stack", "user": "runner"}}],
-        "current-context": "runner",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_runner_token_patches_its_own_status_and_nothing_else(
@@ -90,7 +52,7 @@ def test_runner_token_patches_its_own_status_and_nothing_else(
         message="done",
     )
     assert finished
-    status = reconjob(stack, namespace, "chair-001").status
+    status = get_reconjob(stack, namespace, "chair-001").status
     assert status.progress is not None
     assert status.progress.percent == 100
     assert status.progress.stage == Stage.UPLOAD
@@ -105,7 +67,7 @@ def test_runner_token_patches_its_own_status_and_nothing_else(
     with pytest.raises(ApiException) as info:
         other({"status": {"progress": {"percent": 1}}})
     assert info.value.status == 403
-    assert reconjob(stack, namespace, "table-002").status.progress is None
+    assert get_reconjob(stack, namespace, "table-002").status.progress is None
 
 
 def test_unreachable_api_server_never_fails_the_run(
