@@ -12,6 +12,7 @@ import threading
 from typing import Protocol
 
 from recon_api.constants import STAGE_SPANS, Stage
+
 from recon_runner.errors import StopRequested
 
 
