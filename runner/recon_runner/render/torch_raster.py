@@ -26,6 +26,8 @@ _BLOCK_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384
 _CANDIDATE_BUDGET = 1 << 21
 _NO_HIT = torch.iinfo(torch.int64).max
 _W_EPS = 1e-8
+_NEXT = [1, 2, 0]
+_NEXT_NEXT = [2, 0, 1]
 
 
 def rasterize(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
@@ -75,8 +77,9 @@ def _triangle_setup(
     x, y, z, w = c.unbind(-1)  # each [B,F,3]
     # Edge function a_i of nvdiffrast is (c_j x c_k) . (fx, fy, 1) with c = (x, y, w) and
     # (fx, fy) the pixel centre in NDC: A_i*fx + B_i*fy + C_i.
-    xj, yj, wj = x.roll(-1, -1), y.roll(-1, -1), w.roll(-1, -1)
-    xk, yk, wk = x.roll(-2, -1), y.roll(-2, -1), w.roll(-2, -1)
+    j, k = _NEXT, _NEXT_NEXT
+    xj, yj, wj = x[..., j], y[..., j], w[..., j]
+    xk, yk, wk = x[..., k], y[..., k], w[..., k]
     a_coef = yj * wk - wj * yk
     b_coef = wj * xk - xj * wk
     c_coef = xj * yk - yj * xk
@@ -164,8 +167,8 @@ def _rast_from_winners(
     fy = (2.0 * row.to(pos.dtype) + 1.0) / height - 1.0
     ex = verts[..., 0] - fx.unsqueeze(1) * verts[..., 3]
     ey = verts[..., 1] - fy.unsqueeze(1) * verts[..., 3]
-    exj, eyj = ex.roll(-1, 1), ey.roll(-1, 1)
-    exk, eyk = ex.roll(-2, 1), ey.roll(-2, 1)
+    exj, eyj = ex[:, _NEXT], ey[:, _NEXT]
+    exk, eyk = ex[:, _NEXT_NEXT], ey[:, _NEXT_NEXT]
     area = exj * eyk - eyj * exk  # [N,3]: nvdiffrast's a0, a1, a2
     inv = 1.0 / area.sum(1)
     bary = area[:, :2] * inv.unsqueeze(1)
