@@ -1,0 +1,115 @@
+"""Rendering a known object the way an RGB-D rig would see it, with the project's renderer.
+
+Colour is the object's true surface colour evaluated at each pixel's surface point (no
+lighting: the texture a reconstruction should recover is exactly this albedo). Depth is the
+z-depth of the same point; the mask is the rasterizer's coverage, so all three agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from recon_runner.camera import (
+    Camera,
+    camera_from_fov,
+    clip_matrix,
+    look_at,
+    scene_near_far,
+    to_clip,
+    world_to_camera,
+)
+from recon_runner.render import Renderer, get_renderer
+from recon_runner.synthetic.objects import SyntheticObject
+
+# Alternating elevations (radians) of the orbit: views from above and below, so every side,
+# the top and the bottom are seen by some camera.
+_ELEVATIONS = (0.6, -0.45)
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    camera: Camera
+    rgba: npt.NDArray[np.uint8]  # [H,W,4], alpha 255 on the object
+    depth: npt.NDArray[np.float32]  # [H,W] z-depth in metres, 0 off the object
+
+
+@dataclass(frozen=True)
+class DepthNoise:
+    """A structured-light style depth error: Gaussian with a standard deviation growing with
+    the square of the depth, and a fraction of the object's pixels returning no depth."""
+
+    sigma_at_1m: float = 0.001
+    dropout: float = 0.02
+    seed: int = 0
+
+    def apply(self, depth: npt.NDArray[np.float32], view_index: int) -> npt.NDArray[np.float32]:
+        rng = np.random.default_rng([self.seed, view_index])
+        valid = depth > 0
+        noisy = depth + rng.normal(size=depth.shape) * self.sigma_at_1m * depth**2
+        dropped = rng.random(depth.shape) < self.dropout
+        return np.where(valid & ~dropped, np.maximum(noisy, 0.0), 0.0).astype(np.float32)
+
+
+def orbit_cameras(
+    obj: SyntheticObject,
+    views: int = 6,
+    width: int = 256,
+    height: int = 256,
+    fov_degrees: float = 40.0,
+    fill: float = 0.85,
+) -> list[Camera]:
+    """`views` cameras evenly around the object, alternately above and below it, each far
+    enough that the object's bounding sphere spans `fill` of the narrower image side."""
+    lo, hi = obj.bounds
+    centre = (lo + hi) / 2.0
+    radius = float(np.linalg.norm(obj.mesh.vertices.astype(np.float64) - centre, axis=1).max())
+    half_fov = np.radians(fov_degrees) / 2.0
+    if width < height:
+        half_fov = np.arctan(np.tan(half_fov) * width / height)
+    distance = radius / np.sin(np.arctan(np.tan(half_fov) * fill))
+    cameras = []
+    for i in range(views):
+        azimuth = 2.0 * np.pi * i / views + 0.3
+        elevation = _ELEVATIONS[i % 2]
+        direction = np.array(
+            [
+                np.cos(azimuth) * np.cos(elevation),
+                np.sin(azimuth) * np.cos(elevation),
+                np.sin(elevation),
+            ]
+        )
+        c2w = look_at(centre + distance * direction, centre)
+        cameras.append(camera_from_fov(fov_degrees, width, height, c2w))
+    return cameras
+
+
+def render_views(
+    obj: SyntheticObject, cameras: list[Camera], renderer: Renderer | None = None
+) -> list[RenderedView]:
+    """Colour, mask and z-depth of the object from each camera, row 0 at the top."""
+    renderer = renderer or get_renderer()
+    device = renderer.device
+    lo, hi = obj.bounds
+    verts = torch.as_tensor(obj.mesh.vertices, dtype=torch.float32, device=device)
+    faces = torch.as_tensor(obj.mesh.faces, dtype=torch.int32, device=device)
+    out = []
+    for camera in cameras:  # one at a time: cameras may differ in size
+        matrix = clip_matrix(camera, *scene_near_far(camera, lo, hi))
+        pos = to_clip(verts, torch.as_tensor(matrix, dtype=torch.float32, device=device)[None])
+        with torch.no_grad():
+            rast = renderer.rasterize(pos, faces, (camera.height, camera.width))
+            world = renderer.interpolate(verts, rast, faces)[0].double().cpu().numpy()
+        covered = rast[0, ..., 3].cpu().numpy() > 0
+        points = world[covered]
+        rgba = np.zeros((camera.height, camera.width, 4), dtype=np.uint8)
+        colour = np.clip(obj.true_colour(points), 0.0, 1.0)
+        rgba[covered, :3] = np.round(colour * 255.0).astype(np.uint8)
+        rgba[covered, 3] = 255
+        depth = np.zeros((camera.height, camera.width), dtype=np.float32)
+        depth[covered] = -world_to_camera(camera, points)[:, 2]
+        out.append(RenderedView(camera, rgba, depth))
+    return out
