@@ -1,0 +1,9 @@
+"""The process node: a small kubelet stand-in that runs pods as local processes.
+
+There is no container runtime on the machines this project targets, so the local stack's
+only Node is this agent. It registers the Node and keeps its Lease fresh, so the real
+scheduler places pods on it and checks their GPU requests; runs each bound pod's containers
+as processes with the pod's env and a kubeconfig for the pod's ServiceAccount, so RBAC is
+real; and reports pod status and exit codes through the API as a kubelet does, so Job
+controllers and pod failure policies behave as on a real cluster.
+"""
