@@ -134,13 +134,19 @@ def test_one_replica_with_recreate_so_two_operators_never_overlap(
     assert spec["strategy"] == {"type": "Recreate"}
 
 
-def test_probes_call_the_liveness_endpoint_the_operator_is_started_with(
+def test_args_are_what_recon_operator_accepts_and_probes_use_its_ports(
     defaults: list[dict[str, Any]],
 ) -> None:
+    from recon_cli.main import build_parser
+
     c = container(defaults)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    liveness_args = [a for a in c["args"] if a.startswith("--liveness=")]
-    assert liveness_args == [f"--liveness=http://0.0.0.0:{ports['health']}/healthz"]
+    # Parsed by the operator's own command line: a flag it lacks would crash-loop the pod.
+    args = build_parser().parse_args(["operator", *c["args"]])
+    assert not getattr(args, "_import_error", None)
+    assert args.liveness == f"http://0.0.0.0:{ports['health']}/healthz"
+    assert args.metrics_port == ports["metrics"]
+    assert args.peering == chart_values()["peering"]["name"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
         assert c[probe]["periodSeconds"] >= 1
@@ -364,12 +370,12 @@ def test_watch_namespaces_bind_permissions_only_there(helm: Path) -> None:
 
 def test_peering_on_by_default_with_its_object(defaults: list[dict[str, Any]]) -> None:
     name = chart_values()["peering"]["name"]
-    assert f"--peering={name}" in container(defaults)["args"]
-    assert "--standalone" not in container(defaults)["args"]
+    args = container(defaults)["args"]
+    assert f"--peering={name}" in args and "--standalone" not in args
+    env = {e["name"]: e for e in container(defaults)["env"]}
     peering = only(defaults, "ClusterKopfPeering")
     assert peering["apiVersion"] == "kopf.dev/v1"
     assert peering["metadata"]["name"] == name
-    env = {e["name"]: e for e in container(defaults)["env"]}
     # kopf names each peer after POD_ID, so a paused instance says whom it waits for.
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
