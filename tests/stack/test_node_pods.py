@@ -6,6 +6,7 @@ import json
 import textwrap
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -237,18 +238,16 @@ def test_deleting_a_pod_sends_sigterm_then_sigkill_after_the_grace_period(
         time.sleep(600)
     """
     apply(stack, namespace, pod("polite", handles, grace=30), pod("stubborn", ignores, grace=2))
-    running = {}
+
+    def started(name: str) -> dict[str, Any] | None:
+        p = get_pod(stack, namespace, name)
+        if p is None or p["status"].get("phase") != "Running":
+            return None
+        return p if "running" in log_of(stack, p) else None
+
+    running: dict[str, dict[str, Any]] = {}
     for name in ("polite", "stubborn"):
-        running[name] = wait_for(
-            lambda n=name: (
-                (p := get_pod(stack, namespace, n))
-                and p["status"].get("phase") == "Running"
-                and "running" in log_of(stack, p)
-                and p
-            ),
-            timeout=60,
-            what=f"pod {name} running",
-        )
+        running[name] = wait_for(partial(started, name), timeout=60, what=f"{name} running")
     # Both deletions return once the node has stopped the process and removed the pod.
     stack.kubectl("delete", "pod", "polite", "stubborn", "-n", namespace, "--timeout=20s")
     assert get_pod(stack, namespace, "polite") is None
