@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from recon_stack.binaries import BinaryError, Component, build_component
 
 
 def _run_without_go(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,3 +39,28 @@ def test_dev_up_without_go_fails_cleanly_and_starts_nothing(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert not list((state / "run").glob("*.pid")) if (state / "run").exists() else True
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain to run a build")
+def test_a_failed_build_shows_the_error_and_the_full_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("GOPROXY", "off")  # the module cannot be fetched: a fast, offline failure
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomod"))
+    bogus = Component(
+        name="nothing",
+        version="v0.0.1",
+        binaries=("nothing",),
+        module="example.invalid/nothing",
+        packages=("example.invalid/nothing",),
+    )
+    with pytest.raises(BinaryError) as failure:
+        build_component(bogus, log=lambda _message: None)
+    message = str(failure.value)
+    log_path = tmp_path / "cache" / "recon-operator" / "logs" / "build-nothing-v0.0.1.log"
+    assert f"Full log: {log_path}" in message
+    assert "building nothing v0.0.1 failed" in message
+    assert "GOPROXY=off" in message  # go's own error, from the log's last lines
+    assert "GOPROXY=off" in log_path.read_text()
+    assert not bogus.cache_dir.exists()
