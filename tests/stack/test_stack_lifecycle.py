@@ -59,6 +59,17 @@ def test_up_on_a_running_stack_changes_nothing_and_prints_its_env(stack: StackHa
     assert f"export KUBECONFIG={stack.kubeconfig}" in env.stdout.splitlines()
     assert f"export MINIO_ENDPOINT={stack.minio_endpoint}" in env.stdout.splitlines()
 
+    # What the README tells a user to do: eval the lines, then use kubectl and helm.
+    script = 'eval "$1"; command -v kubectl; helm version --short; kubectl get ns default'
+    shell = subprocess.run(
+        ["bash", "-c", script, "-", env.stdout], capture_output=True, text=True, timeout=60
+    )
+    assert shell.returncode == 0, shell.stderr
+    lines = shell.stdout.splitlines()
+    assert lines[0] == str(stack.state_dir / "bin" / "kubectl")
+    assert lines[1].startswith("v3.")
+    assert lines[2].split()[0] == "NAME" and lines[3].split()[:2] == ["default", "Active"]
+
     status = recon_dev("status", "--state-dir", str(stack.state_dir))
     assert status.returncode == 0
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:]}
@@ -91,6 +102,8 @@ def test_ports_in_use_are_replaced_and_down_leaves_nothing_running(
     assert recon_dev("status", "--state-dir", str(second.layout.root)).returncode == 3
     env = recon_dev("env", "--state-dir", str(second.layout.root))
     assert env.returncode == 1 and "no stack is running" in env.stderr
+    purge = recon_dev("down", "--purge", "--state-dir", str(second.layout.root))
+    assert purge.returncode == 0 and not second.layout.root.exists()
 
 
 def test_a_component_failing_to_start_is_named_and_nothing_is_left_running(
