@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from recon_runner.render import torch_interpolate, torch_raster, torch_texture
+from recon_runner.render import torch_antialias, torch_interpolate, torch_raster, torch_texture
 
 
 class TorchRenderer:
@@ -12,6 +12,8 @@ class TorchRenderer:
 
     def __init__(self, device: torch.device | str | None = None) -> None:
         self.device = torch.device(device if device is not None else "cpu")
+        self._topology_key: tuple[int, int, tuple[int, ...]] | None = None
+        self._neighbours: torch.Tensor | None = None
 
     def rasterize(
         self, pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]
@@ -35,6 +37,13 @@ class TorchRenderer:
     def antialias(
         self, color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, tri: torch.Tensor
     ) -> torch.Tensor:
-        """Returned unchanged: this backend has no edge antialiasing, so silhouettes are
-        hard and a mask loss alone moves no vertices (depth and colour losses still do)."""
-        return color
+        return torch_antialias.antialias(color, rast, pos, tri, self._edge_neighbours(tri))
+
+    def _edge_neighbours(self, tri: torch.Tensor) -> torch.Tensor:
+        """Face adjacency, rebuilt only when a different (or modified) face tensor comes in:
+        an optimisation loop renders one topology hundreds of times."""
+        key = (tri.data_ptr(), tri._version, tuple(tri.shape))
+        if self._neighbours is None or key != self._topology_key:
+            self._neighbours = torch_antialias.edge_neighbours(tri.to(self.device))
+            self._topology_key = key
+        return self._neighbours
