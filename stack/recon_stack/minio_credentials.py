@@ -24,9 +24,9 @@ def generate() -> MinioCredentials:
 
 
 def ensure(path: Path) -> MinioCredentials:
-    if path.exists():
-        data = json.loads(path.read_text())
-        return MinioCredentials(data["accessKey"], data["secretKey"])
+    existing = load(path)
+    if existing is not None:
+        return existing
     creds = generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
