@@ -1,0 +1,276 @@
+"""kopf wiring: which cluster changes trigger which decision.
+
+The decisions live in the pure modules; handlers fetch, decide, and `apply`. Handlers
+return nothing, so kopf never copies results into `status`, and kopf's own bookkeeping
+(handler progress, the last-handled state) lives in annotations under `kopf.recon.dev/`,
+away from the status fields the runner patches and safe from schema pruning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import kopf
+from recon_api.constants import CANCEL_ANNOTATION, FINALIZER, GROUP, PLURAL, VERSION, Phase
+
+from recon_operator import cancel, credentials, jobspec, jobwatch, lifecycle, outputs
+from recon_operator.admission import Admission
+from recon_operator.capture_reader import StorageUnavailable, open_client, read_capture
+from recon_operator.lifecycle import Note, Transition
+from recon_operator.logs import REDACTOR
+from recon_operator.registry import Known
+from recon_operator.runtime import Runtime, utcnow
+from recon_operator.validation import Limits
+
+log = logging.getLogger(__name__)
+
+KOPF_PREFIX = f"kopf.{GROUP}"
+MAX_VALIDATION_DELAY = 60.0
+STOP_TIMEOUT = 60.0
+CLEANUP_RETRIES = 3
+RECONJOBS = (GROUP, VERSION, PLURAL)
+OWNED = {jobspec.UID_LABEL: kopf.PRESENT}
+
+
+def validation_delay(retry: int) -> float:
+    """Exponential backoff for storage that cannot be reached: 1, 2, 4 ... 60 s."""
+    return float(min(2**retry, MAX_VALIDATION_DELAY))
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.INFO
+    # Per-object event batches: react quickly, the queue depends on it.
+    settings.batching.idle_timeout = 1.0
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+
+
+def runtime(memo: Any) -> Runtime:
+    rt: Runtime = memo.rt
+    return rt
+
+
+def _uid(body: Any) -> str:
+    return str(body["metadata"]["uid"])
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure(settings)
+    rt = runtime(memo)
+    memo.admission = Admission(rt)
+    memo.admission_task = asyncio.create_task(memo.admission.run())
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    await runtime(memo).events.drain()
+    task = getattr(memo, "admission_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@kopf.on.probe(id="admission")
+def admission_ready(memo: kopf.Memo, **_: Any) -> bool:
+    admission: Admission | None = getattr(memo, "admission", None)
+    return admission is not None and admission.ready
+
+
+@kopf.on.event(*RECONJOBS)
+async def reconjob_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    rt = runtime(memo)
+    if type == "DELETED":
+        rt.registry.forget(_uid(body))
+    else:
+        rt.registry.observe(body)
+    rt.wake()
+
+
+def _latest(rt: Runtime, body: kopf.Body) -> Known | None:
+    return rt.registry.observe(body) or rt.registry.get(_uid(body))
+
+
+@kopf.on.create(*RECONJOBS, id="validate")
+async def validate(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """Check the capture before any GPU is requested; storage trouble is retried."""
+    rt = runtime(memo)
+    known = _latest(rt, body)
+    if known is None or rt.registry.cancelling(known.job.uid):
+        return
+    known = await rt.apply(known.body, lifecycle.begin_validation(known.job, utcnow()))
+    if known is None or known.job.status.phase != Phase.VALIDATING:
+        return
+    job = known.job
+    ns = job.metadata["namespace"]
+    secret_name = jobspec.credentials_secret(job, rt.settings)
+    endpoint, secure = jobspec.storage_endpoint(job, rt.settings)
+    limits = Limits(rt.settings.max_file_bytes, rt.settings.max_total_bytes)
+    try:
+        data = await rt.call(rt.cluster.read_secret, ns, secret_name)
+        access = credentials.storage_access(secret_name, ns, data, endpoint, secure)
+        REDACTOR.add(access.secret_key)
+
+        def read() -> list[Any]:
+            return read_capture(
+                open_client(access),
+                job.spec.input.bucket,
+                job.spec.input.prefix,
+                expected_views=job.spec.input.expected_views,
+                limits=limits,
+                endpoint=endpoint,
+                secrets=(access.secret_key,),
+            )
+
+        problems = await rt.call(read)
+    except credentials.CredentialsUnavailable as e:
+        reason, message = "CredentialsMissing", e.message
+    except StorageUnavailable as e:
+        reason, message = e.reason, e.message
+    else:
+        latest = rt.registry.get(job.uid)
+        if latest is None or rt.registry.cancelling(job.uid):
+            return
+        if problems:
+            rt.metrics.validation_failures.inc()
+            await rt.apply(
+                latest.body,
+                lifecycle.inputs_invalid(latest.job, [str(p) for p in problems], utcnow()),
+            )
+        else:
+            await rt.apply(latest.body, lifecycle.inputs_valid(latest.job, utcnow()))
+        return
+    latest = rt.registry.get(job.uid)
+    if latest is None or rt.registry.cancelling(job.uid):
+        return
+    waiting = lifecycle.storage_unavailable(latest.job, reason, message, utcnow())
+    await rt.apply(latest.body, waiting)
+    raise kopf.TemporaryError(f"{reason}: {message}", delay=validation_delay(retry))
+
+
+@kopf.on.field(*RECONJOBS, id="cancel", field=("metadata", "annotations", CANCEL_ANNOTATION))
+async def cancel_annotation(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    rt = runtime(memo)
+    known = _latest(rt, body)
+    if known is None:
+        return
+    decision = cancel.decide(known.job, old, new, utcnow(), rt.settings.cancel_ttl_seconds)
+    if decision.action is not cancel.Action.CANCEL:
+        await rt.apply(known.body, decision.transition)
+        return
+    uid = known.job.uid
+    rt.registry.mark_cancelling(uid)
+    try:
+        await rt.apply(known.body, Transition(notes=[Note("Cancelling", "stopping the work")]))
+        await stop_work(rt, known)
+        removed = await remove_partial_outputs(rt, known)
+        latest = rt.registry.get(uid) or known
+        await rt.apply(latest.body, cancel.completed(latest.job, utcnow(), removed))
+    finally:
+        rt.registry.done_cancelling(uid)
+        rt.wake()
+
+
+async def stop_work(rt: Runtime, known: Known) -> None:
+    """Delete the Job (its name is deterministic, so also one being created right now) and
+    wait until its pods are gone, so no runner writes after the outputs are cleaned."""
+    ns = known.job.metadata["namespace"]
+    name = jobspec.child_name(known.job.metadata["name"])
+    await rt.call(rt.cluster.delete_job, ns, name)
+    selector = f"{jobspec.UID_LABEL}={known.job.uid}"
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while await rt.call(rt.cluster.pods_left, ns, selector):
+        if time.monotonic() > deadline:
+            log.warning("pods of %s/%s still present after %.0fs", ns, name, STOP_TIMEOUT)
+            return
+        await asyncio.sleep(0.5)
+
+
+async def remove_partial_outputs(rt: Runtime, known: Known) -> int:
+    job = known.job
+    try:
+        client = await _storage_client(rt, known)
+        return await rt.call(outputs.delete_partial_outputs, client, job)
+    except Exception as e:
+        message = f"could not remove partial outputs under {job.output_prefix()}: {e}"
+        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", message, True)]))
+        return 0
+
+
+@kopf.on.delete(*RECONJOBS, id="cleanup")
+async def cleanup(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """Owner references stop the Job; the finalizer is for what they cannot reach: partial
+    outputs in storage. Finished outputs stay."""
+    rt = runtime(memo)
+    known = _latest(rt, body)
+    if known is None:
+        return
+    rt.registry.mark_cancelling(known.job.uid)
+    await stop_work(rt, known)
+    if known.job.status.phase == Phase.SUCCEEDED:
+        return
+    try:
+        removed = await rt.call(
+            outputs.delete_partial_outputs, await _storage_client(rt, known), known.job
+        )
+        log.info("removed %d partial output(s) of deleted ReconJob %s", removed, known.job.uid)
+    except Exception as e:
+        if retry < CLEANUP_RETRIES:
+            raise kopf.TemporaryError(f"removing partial outputs: {e}", delay=5) from None
+        log.warning("giving up removing partial outputs of %s: %s", known.job.uid, e)
+
+
+async def _storage_client(rt: Runtime, known: Known) -> Any:
+    job = known.job
+    ns = job.metadata["namespace"]
+    secret_name = jobspec.credentials_secret(job, rt.settings)
+    endpoint, secure = jobspec.storage_endpoint(job, rt.settings)
+    data = await rt.call(rt.cluster.read_secret, ns, secret_name)
+    access = credentials.storage_access(secret_name, ns, data, endpoint, secure)
+    REDACTOR.add(access.secret_key)
+    return open_client(access)
+
+
+async def _owner(rt: Runtime, body: kopf.Body) -> Known | None:
+    """The ReconJob a Job or pod belongs to, once the startup listing is complete (before
+    that, an unknown owner may simply not have been listed yet)."""
+    uid = str((body.get("metadata", {}).get("labels") or {}).get(jobspec.UID_LABEL, ""))
+    await rt.listed.wait()
+    if rt.registry.cancelling(uid):
+        return None
+    return rt.registry.get(uid)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
+async def job_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    rt = runtime(memo)
+    if type == "DELETED":
+        return
+    known = await _owner(rt, body)
+    if known is None:
+        return
+    await rt.apply(known.body, jobwatch.from_job(known.job, body, utcnow()))
+
+
+@kopf.on.event("", "v1", "pods", labels=OWNED)
+async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    rt = runtime(memo)
+    if type == "DELETED":
+        return
+    known = await _owner(rt, body)
+    if known is None:
+        return
+    job_name = (body.get("metadata", {}).get("labels") or {}).get("job-name")
+    if job_name != known.job.status.job_name:
+        return
+    await rt.apply(known.body, jobwatch.from_pod(known.job, body, utcnow()))

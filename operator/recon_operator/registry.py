@@ -1,0 +1,113 @@
+"""The operator's view of every ReconJob, fed by the watch and by its own writes.
+
+It is a cache, never a store: it is rebuilt from the API server after a restart. Keeping
+it lets admission, positions and the Job watch decide without a read per decision, and
+taking each write's response at once keeps the next decision from acting on a stale
+phase (admitting a job twice, say) while the watch catches up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from recon_api.constants import Phase
+from recon_api.models import ReconJob
+
+from recon_operator.queue import Entry
+
+
+@dataclass(frozen=True)
+class Known:
+    body: Mapping[str, Any]
+    job: ReconJob
+    entry: Entry
+
+
+def _resource_version(body: Mapping[str, Any]) -> int | None:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion", ""))
+    except ValueError:
+        return None
+
+
+def _entry(job: ReconJob) -> Entry:
+    meta = job.metadata
+    return Entry(
+        uid=job.uid,
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        priority=job.spec.priority,
+        created=str(meta.get("creationTimestamp", "")),
+        phase=job.status.phase,
+        queue_position=job.status.queue_position,
+    )
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._known: dict[str, Known] = {}
+        self._gone: set[str] = set()
+        self._cancelling: set[str] = set()
+
+    def observe(self, body: Mapping[str, Any]) -> Known | None:
+        """Take a body unless an equal or newer one is already known; returns what is
+        known afterwards."""
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        if not uid or uid in self._gone:
+            return None
+        current = self._known.get(uid)
+        if current is not None:
+            new_rv, old_rv = _resource_version(body), _resource_version(current.body)
+            if new_rv is not None and old_rv is not None and new_rv < old_rv:
+                return current
+        try:
+            job = ReconJob.model_validate(dict(body))
+        except ValidationError:
+            # The API server validated it; a body that does not parse is one this version
+            # of the operator cannot run, and it is left alone rather than crash the loop.
+            return current
+        known = Known(body=dict(body), job=job, entry=_entry(job))
+        self._known[uid] = known
+        return known
+
+    def seed(self, bodies: Iterable[Mapping[str, Any]]) -> None:
+        """The initial listing: entries the watch already delivered are at least as new."""
+        for body in bodies:
+            uid = str((body.get("metadata") or {}).get("uid", ""))
+            if uid and uid not in self._known:
+                self.observe(body)
+
+    def forget(self, uid: str) -> None:
+        self._known.pop(uid, None)
+        self._cancelling.discard(uid)
+        self._gone.add(uid)
+
+    def get(self, uid: str) -> Known | None:
+        return self._known.get(uid)
+
+    def entries(self) -> list[Entry]:
+        return [k.entry for k in self._known.values()]
+
+    def all(self) -> list[Known]:
+        return list(self._known.values())
+
+    def count_by_phase(self) -> dict[Phase | None, int]:
+        counts: dict[Phase | None, int] = {}
+        for known in self._known.values():
+            counts[known.entry.phase] = counts.get(known.entry.phase, 0) + 1
+        return counts
+
+    def mark_cancelling(self, uid: str) -> None:
+        """From now on the Job's and pods' dying breaths must not read as a failure."""
+        self._cancelling.add(uid)
+
+    def cancelling(self, uid: str) -> bool:
+        return uid in self._cancelling
+
+    def done_cancelling(self, uid: str) -> None:
+        with contextlib.suppress(KeyError):
+            self._cancelling.remove(uid)

@@ -1,0 +1,78 @@
+"""What the handlers and the admission loop share: settings, the API edge, the cache.
+
+`apply` is the one way a decided `Transition` reaches the cluster, so every status write
+updates the cache at once, wakes admission and counts towards the request budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from recon_api.constants import Phase
+from recon_api.models import ReconJob
+
+from recon_operator.cluster import Cluster
+from recon_operator.events import EventPoster
+from recon_operator.lifecycle import Transition
+from recon_operator.metrics import Metrics
+from recon_operator.registry import Known, Registry
+from recon_operator.settings import Settings
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    cluster: Cluster
+    registry: Registry = field(default_factory=Registry)
+    metrics: Metrics = field(default_factory=Metrics)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the startup listing is in the cache: before that, a Job whose owner is not
+    # known may belong to a ReconJob not listed yet.
+    listed: asyncio.Event = field(default_factory=asyncio.Event)
+    events: EventPoster = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventPoster(self.cluster)
+
+    def wake(self) -> None:
+        """Ask the admission loop for a pass (a slot may be free, the queue has moved)."""
+        self.wakeup.set()
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    async def apply(self, body: Mapping[str, Any], transition: Transition) -> Known | None:
+        """Write the status patch (if any) and emit the Events; None when the job is gone."""
+        known = self.registry.get(str(body["metadata"]["uid"]))
+        if transition.patch:
+            meta = body["metadata"]
+            updated = await self.call(
+                self.cluster.patch_status, meta["namespace"], meta["name"], transition.patch
+            )
+            self.metrics.api_writes.labels(kind="status").inc()
+            if updated is None:
+                return None
+            known = self.registry.observe(updated)
+            phase = transition.patch.get("phase")
+            if phase and Phase(phase).terminal and known is not None:
+                self._record_finish(known.job)
+            self.wake()
+        if transition.notes:
+            posted = self.events.emit(body, transition.notes)
+            self.metrics.api_writes.labels(kind="event").inc(posted)
+        return known
+
+    def _record_finish(self, job: ReconJob) -> None:
+        status = job.status
+        if status.phase is not None and status.finished_at is not None:
+            self.metrics.finished(status.phase, status.started_at, status.finished_at)

@@ -1,0 +1,224 @@
+"""`recon operator` as a real subprocess against the stack, and what its tests share:
+a namespace with the storage Secret, the stand-in runner mapped on the process node, and
+helpers to read ReconJobs, Events and pods back through kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.runner_access import apply_crd
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN_IMAGE = "ghcr.io/recon-operator/recon-standin:test"
+STANDIN = Path(__file__).with_name("standin_runner.py")
+BUCKET = "scans"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def map_standin_image(stack: Any) -> None:
+    """Tell the process node which local command the stand-in image runs (absolute paths,
+    so it does not matter where the node resolves them)."""
+    node_dir = Path(stack.state_dir) / "node"
+    node_dir.mkdir(parents=True, exist_ok=True)
+    table = {STANDIN_IMAGE.split(":")[0]: [sys.executable, str(STANDIN)]}
+    target = node_dir / "image-map.yaml"
+    existing = yaml.safe_load(target.read_text()) if target.exists() else None
+    if existing != table:
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(table))
+        tmp.replace(target)
+
+
+def prepare_namespace(stack: Any, base: str) -> str:
+    """A fresh namespace (a suffix keeps reruns clear of one still terminating) with the
+    default storage credentials Secret."""
+    namespace = f"{base}-{secrets.token_hex(3)}"
+    apply_crd(stack)
+    map_standin_image(stack)
+    stack.kubectl("create", "namespace", namespace)
+    stack.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "minio-credentials",
+        "-n",
+        namespace,
+        f"--from-literal=accessKey={stack.minio_access_key}",
+        f"--from-literal=secretKey={stack.minio_secret_key}",
+    )
+    return namespace
+
+
+class OperatorProcess:
+    """One `recon operator` process; stopped (or killed) by its PID only."""
+
+    def __init__(
+        self, stack: Any, namespace: str, log_dir: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.stack = stack
+        self.namespace = namespace
+        self.log_dir = log_dir
+        self.extra_env = dict(env or {})
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def env(self) -> dict[str, str]:
+        env = self.stack.env()
+        env.update(
+            RECON_NAMESPACES=self.namespace,
+            RECON_STORAGE_ENDPOINT=self.stack.minio_endpoint,
+            RECON_STORAGE_SECURE="false",
+            RECON_RUNNER_IMAGE=STANDIN_IMAGE,
+            RECON_MAX_RUNNING_JOBS="4",
+            RECON_LOG_LEVEL="INFO",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> OperatorProcess:
+        self.starts += 1
+        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "recon_cli",
+                "operator",
+                "--standalone",
+                f"--metrics-port={self.metrics_port}",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+            ],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        log.close()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=2
+                ) as r:
+                    if r.status == 200 and json.loads(r.read()).get("admission"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"operator not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in sorted(self.log_dir.glob("operator-*"))
+        )
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return str(r.read().decode())
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, as a crashed or evicted operator."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def reconjob_manifest(name: str, prefix: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "input": {"bucket": BUCKET, "prefix": prefix},
+        "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "recon.dev/v1alpha1",
+        "kind": "ReconJob",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def apply(stack: Any, namespace: str, *manifests: Mapping[str, Any]) -> None:
+    doc = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
+    stack.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc))
+
+
+def get(stack: Any, namespace: str, name: str) -> dict[str, Any]:
+    out = stack.kubectl("get", "reconjob", name, "-n", namespace, "-o", "json").stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def status(stack: Any, namespace: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = get(stack, namespace, name).get("status") or {}
+    return result
+
+
+def condition(stack: Any, namespace: str, name: str, type_: str) -> dict[str, Any] | None:
+    for cond in status(stack, namespace, name).get("conditions") or ():
+        if cond["type"] == type_:
+            return dict(cond)
+    return None
+
+
+def events(stack: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    out = stack.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.kind=ReconJob,involvedObject.name={name}",
+        "-o",
+        "json",
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    # Creation order: timestamps have one-second resolution, resourceVersions do not.
+    return sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))
+
+
+def pods(stack: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
+    out = stack.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def jobs(stack: Any, namespace: str) -> list[dict[str, Any]]:
+    out = stack.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
