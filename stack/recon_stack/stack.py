@@ -200,7 +200,9 @@ class Stack:
             if any(s.alive for s in statuses.values()):
                 dead = [n for n in self.component_names if not statuses[n].alive]
                 self._log(f"stack partly running (not running: {', '.join(dead)}); restarting")
-                self._stop_all()
+            # Also clears PID files a crash or reboot left behind, which would otherwise
+            # read as components that died during this start.
+            self._stop_all()
             self._start()
 
     def down(self) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import StackHandle
+from recon_stack.components import COMPONENT_NAMES
 from recon_stack.layout import StateLayout
 from recon_stack.pki import ensure_pki
 from recon_stack.processes import is_alive, read_pidfile
@@ -85,6 +86,10 @@ def test_ports_in_use_are_replaced_and_down_leaves_nothing_running(
     second = Stack(tmp_path / "second", start_node=False)
     second.layout.root.mkdir(parents=True)
     second.layout.ports_file.write_text(json.dumps(taken))
+    # PID files as a reboot leaves them: their processes are long gone.
+    second.layout.run.mkdir()
+    for name in COMPONENT_NAMES:
+        second.layout.pidfile(name).write_text("999999999 1\n")
     second.up()
     try:
         assert set(second.ports().values()).isdisjoint(taken.values())
