@@ -6,6 +6,7 @@ time than these few requests need.
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import urllib.error
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 PROBE_TIMEOUT = 2.0
+# A server still starting may refuse, reset or half-answer a request: all of it means
+# "not ready yet", never an error of the probe.
+NOT_READY_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
 
 
 def client_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
@@ -40,7 +44,7 @@ def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT, context=context) as resp:
             return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
+    except NOT_READY_ERRORS:
         return False
 
 
@@ -51,7 +55,7 @@ def get_json(url: str, context: ssl.SSLContext | None = None) -> Any | None:
             if resp.status != 200:
                 return None
             return json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
+    except NOT_READY_ERRORS:
         return None
 
 
