@@ -111,6 +111,8 @@ def test_pods_run_as_processes_and_report_exit_codes_like_a_kubelet(
     assert ok["spec"]["nodeName"] == stack.node_name
     assert ok["status"]["podIP"] == "127.0.0.1"
     assert log_of(stack, ok) == "hello from a pod\n"
+    # `kubectl logs` reaches the same output through the API server.
+    assert stack.kubectl("logs", "ok", "-n", namespace).stdout == "hello from a pod\n"
 
     assert bad["status"]["phase"] == "Failed"
     assert terminated_state(bad)["exitCode"] == 3

@@ -25,7 +25,11 @@ def test_node_advertises_gpus_cpu_memory_and_pods_as_capacity_and_allocatable() 
         "nvidia.com/gpu": "2",
     }
     assert status["capacity"] == status["allocatable"] == expected
-    assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
+    # Only an address the API server can dial for `kubectl logs`, and the port to dial.
+    assert status["addresses"] == [{"type": "InternalIP", "address": "127.0.0.1"}]
+    assert status["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 0}}
+    with_logs = node_body(NodeShape("local-gpu-0", kubelet_port=40123), T0)
+    assert with_logs["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 40123
     assert body["metadata"]["labels"]["kubernetes.io/hostname"] == "local-gpu-0"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["lastHeartbeatTime"] == T0

@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError
 from recon_stack.node.agent import Agent
 from recon_stack.node.images import ImageTableError, ImageTableSource
 from recon_stack.node.kubeapi import NodeApi
+from recon_stack.node.logserver import LogServer
 from recon_stack.node.nodeinfo import NodeShape
 from recon_stack.node.podworker import NodeContext
 
@@ -101,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     api = NodeApi(args.kubeconfig)
+    pods_root = args.state_dir / "pods"
+    logs = LogServer(pods_root, args.state_dir / "pki", args.node_name)
     shape = NodeShape(
         name=args.node_name,
         cpu=args.cpu,
@@ -108,19 +111,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         pods=args.pods,
         gpus=args.gpus,
         gpu_resource=args.gpu_resource,
+        kubelet_port=logs.port,
     )
     ctx = NodeContext(
         api=api,
         images=images,
-        pods_root=args.state_dir / "pods",
+        pods_root=pods_root,
         parent_env=dict(os.environ),
         venv_bin=os.path.dirname(sys.executable),
     )
     agent = Agent(api, shape, ctx)
+    logs.is_running = agent.may_write_log
+    logs.start()
     if not _register(agent, stop):
         return 1
     while not stop.wait(3600):
         pass
+    logs.stop()
     agent.shutdown(SHUTDOWN_GRACE_SECONDS)
     log.info("node stopped")
     return 0

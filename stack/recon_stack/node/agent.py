@@ -66,6 +66,13 @@ class Agent:
             log.info("stopping %d pod process(es)", len(processes))
         stop_all(processes, grace_seconds)
 
+    def may_write_log(self, namespace: str, name: str, container: str) -> bool:
+        """Whether a container's log may still grow (for `kubectl logs -f`)."""
+        return any(
+            w.namespace == namespace and w.name == name and w.may_write_log(container)
+            for w in list(self.workers.values())
+        )
+
     def _heartbeat(self) -> None:
         self.heartbeat.run(self.stop)
 

@@ -74,6 +74,8 @@ class NodeHeartbeat:
             str(c.get("type")): c for c in (node.get("status") or {}).get("conditions") or []
         }
         status = node_status(self.shape, rfc3339(utcnow()), previous)
+        # Addresses merge by type; replace them so none left by an earlier run remains.
+        status["addresses"] = [{"$patch": "replace"}, *status["addresses"]]
         self.api.patch_node_status(self.shape.name, {"status": status})
 
     def renew_lease(self) -> None:

@@ -43,6 +43,8 @@ class NodeShape:
     gpu_resource: str = "nvidia.com/gpu"
     ephemeral_storage: str = "100Gi"
     address: str = "127.0.0.1"
+    # Where the API server reaches the node for `kubectl logs` (0: nowhere).
+    kubelet_port: int = 0
 
     def capacity(self) -> dict[str, str]:
         return {
@@ -96,11 +98,10 @@ def node_status(
         "capacity": shape.capacity(),
         "allocatable": shape.capacity(),
         "conditions": node_conditions(now, previous or {}),
-        "addresses": [
-            {"type": "InternalIP", "address": shape.address},
-            {"type": "Hostname", "address": shape.name},
-        ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        # No Hostname address: the API server dials the first address type it prefers,
+        # Hostname before InternalIP, and the node's name resolves nowhere.
+        "addresses": [{"type": "InternalIP", "address": shape.address}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": shape.kubelet_port}},
         "nodeInfo": {
             "machineID": "",
             "systemUUID": "",

@@ -179,6 +179,13 @@ class PodWorker:
         else:
             self.inbox.put(ObjectGone())
 
+    def may_write_log(self, container: str) -> bool:
+        """True while the container runs or may (re)start, so its log may still grow."""
+        if self.finished or self.gone:
+            return False
+        state = self.states.get(container)
+        return state is not None and state.termination is None
+
     def running_processes(self) -> list[ContainerProcess]:
         return list(self.processes.values())
 
