@@ -49,86 +49,103 @@ def visible_triangles(
     if n_faces == 0:
         return torch.full((batch, height, width), -1, dtype=torch.int64, device=pos.device)
 
-    corners = pos[:, tri]  # [B,F,3,4]
-    coeffs, box_lo, box_size, ok = _triangle_setup(corners, height, width)
-    size = box_size.max(dim=-1).values
-    instance = torch.nonzero(ok.reshape(-1)).squeeze(1)  # flat (image, face) index
-    size = size.reshape(-1)[instance]
+    corners = pos.float()[:, tri].reshape(-1, 3, 4)  # [B*F,3,4]
+    box_lo, box_size, ok = _screen_boxes(corners, height, width)
+    instance = torch.nonzero(ok).squeeze(1)  # flat (image, face) index of faces on screen
+    coeffs, regular = _edge_and_depth_functions(corners[instance], height, width)
+    instance, coeffs = instance[regular], coeffs[regular]
+    box_lo, box_size = box_lo[instance], box_size[instance]
+    image = torch.div(instance, n_faces, rounding_mode="floor")
+    face = instance - image * n_faces
+    size = box_size.max(dim=1).values
     lower = 0
     for block in _BLOCK_SIZES:
         if lower >= max(height, width):
             break
-        group = instance[(size > lower) & (size <= block)]
+        group = torch.nonzero((size > lower) & (size <= block)).squeeze(1)
         lower = block
         per_chunk = max(1, _CANDIDATE_BUDGET // (block * block))
         for chunk in group.split(per_chunk):
-            _scatter_nearest(keys, chunk, block, coeffs, box_lo, box_size, n_faces, height, width)
-    face = keys & 0xFFFFFFFF
-    face = torch.where(keys == _NO_HIT, torch.full_like(face, -1), face)
-    return face.reshape(batch, height, width)
+            _scatter_nearest(
+                keys,
+                block,
+                coeffs[chunk],
+                box_lo[chunk],
+                box_size[chunk],
+                image[chunk],
+                face[chunk],
+                height,
+                width,
+            )
+    winner = keys & 0xFFFFFFFF
+    winner = torch.where(keys == _NO_HIT, torch.full_like(winner, -1), winner)
+    return winner.reshape(batch, height, width)
 
 
-def _triangle_setup(
+def _screen_boxes(
     corners: torch.Tensor, height: int, width: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per (image, face): edge and depth functions linear in pixel indices, the clamped
-    bounding box of covered pixel centres, and whether the face can cover any pixel."""
-    c = corners.double()
-    x, y, z, w = c.unbind(-1)  # each [B,F,3]
-    # Edge function a_i of nvdiffrast is (c_j x c_k) . (fx, fy, 1) with c = (x, y, w) and
-    # (fx, fy) the pixel centre in NDC: A_i*fx + B_i*fy + C_i.
-    j, k = _NEXT, _NEXT_NEXT
-    xj, yj, wj = x[..., j], y[..., j], w[..., j]
-    xk, yk, wk = x[..., k], y[..., k], w[..., k]
-    a_coef = yj * wk - wj * yk
-    b_coef = wj * xk - xj * wk
-    c_coef = xj * yk - yj * xk
-    # det(M) = sum_i w_i a_i is constant over the screen: inside means every a_i has its sign.
-    det = (w * c_coef).sum(-1) + 0.0  # [B,F]
-    sign = torch.sign(det).unsqueeze(-1)
-    # NDC of pixel centre (px, py) is (2 px + 1) / W - 1; fold that in.
-    sx, ox = 2.0 / width, 1.0 / width - 1.0
-    sy, oy = 2.0 / height, 1.0 / height - 1.0
-    edges = torch.stack(
-        [c_coef + a_coef * ox + b_coef * oy, a_coef * sx, b_coef * sy], dim=-1
-    ) * sign.unsqueeze(-1)  # [B,F,3,3]: (const, px, py) per edge
-    # z/w = sum z_i a_i / det, linear in the pixel too.
-    safe_det = torch.where(det == 0, torch.ones_like(det), det)
-    depth = (edges * sign.unsqueeze(-1) * z.unsqueeze(-1)).sum(-2) / safe_det.unsqueeze(-1)
-    coeffs = torch.cat([edges, depth.unsqueeze(-2)], dim=-2).float()  # [B,F,4,3]
-
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clamped box of the pixel centres each triangle can cover, and whether it can cover
+    any: cheap, so the costlier set-up below only runs for triangles on screen."""
+    x, y, w = corners[..., 0], corners[..., 1], corners[..., 3]
     in_front = (w > _W_EPS).all(-1)
     safe_w = torch.where(w > _W_EPS, w, torch.ones_like(w))
     px = (x / safe_w + 1.0) * (0.5 * width) - 0.5
     py = (y / safe_w + 1.0) * (0.5 * height) - 0.5
     lo_x, hi_x = torch.ceil(px.min(-1).values), torch.floor(px.max(-1).values)
     lo_y, hi_y = torch.ceil(py.min(-1).values), torch.floor(py.max(-1).values)
-    ok = in_front & (det.abs() > 1e-20) & (hi_x >= 0) & (lo_x <= width - 1)
-    ok &= (hi_y >= 0) & (lo_y <= height - 1) & (hi_x >= lo_x) & (hi_y >= lo_y)
+    ok = in_front & (hi_x >= 0) & (lo_x <= width - 1) & (hi_y >= 0) & (lo_y <= height - 1)
+    ok &= (hi_x >= lo_x) & (hi_y >= lo_y)
     lo_x, hi_x = lo_x.clamp(0, width - 1), hi_x.clamp(0, width - 1)
     lo_y, hi_y = lo_y.clamp(0, height - 1), hi_y.clamp(0, height - 1)
     box_lo = torch.stack([lo_x, lo_y], -1).long()
     box_size = torch.stack([hi_x - lo_x + 1, hi_y - lo_y + 1], -1).long()
-    return coeffs, box_lo, box_size, ok
+    return box_lo, box_size, ok
+
+
+def _edge_and_depth_functions(
+    corners: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N,4,3]: three edge functions (>= 0 inside) and z/w, each linear in the pixel indices
+    as (constant, column, row) coefficients; and which triangles are not degenerate."""
+    x, y, z, w = corners.unbind(-1)  # each [N,3]
+    # Edge function a_i of nvdiffrast is (c_j x c_k) . (fx, fy, 1) with c = (x, y, w) and
+    # (fx, fy) the pixel centre in NDC: A_i*fx + B_i*fy + C_i.
+    j, k = _NEXT, _NEXT_NEXT
+    xj, yj, wj = x[:, j], y[:, j], w[:, j]
+    xk, yk, wk = x[:, k], y[:, k], w[:, k]
+    a_coef = yj * wk - wj * yk
+    b_coef = wj * xk - xj * wk
+    c_coef = xj * yk - yj * xk
+    # det(M) = sum_i w_i a_i is constant over the screen: inside means every a_i has its sign.
+    det = (w * c_coef).sum(-1)
+    regular = det.abs() > 1e-12
+    sign = torch.where(det < 0, -1.0, 1.0).to(det.dtype).unsqueeze(-1)
+    safe_det = torch.where(regular, det, torch.ones_like(det)).unsqueeze(-1)
+    # NDC of pixel centre (px, py) is (2 px + 1) / W - 1; fold that in.
+    sx, ox = 2.0 / width, 1.0 / width - 1.0
+    sy, oy = 2.0 / height, 1.0 / height - 1.0
+    const = c_coef + a_coef * ox + b_coef * oy
+    col, row = a_coef * sx, b_coef * sy
+    # z/w = sum z_i a_i / det, linear in the pixel too.
+    depth = torch.stack([(const * z).sum(-1), (col * z).sum(-1), (row * z).sum(-1)], -1)
+    edges = torch.stack([const * sign, col * sign, row * sign], dim=-1)  # [N,3,3]
+    return torch.cat([edges, (depth / safe_det).unsqueeze(1)], dim=1), regular
 
 
 def _scatter_nearest(
     keys: torch.Tensor,
-    instance: torch.Tensor,
     block: int,
-    coeffs: torch.Tensor,
-    box_lo: torch.Tensor,
-    box_size: torch.Tensor,
-    n_faces: int,
+    coef: torch.Tensor,
+    lo: torch.Tensor,
+    sz: torch.Tensor,
+    image: torch.Tensor,
+    face: torch.Tensor,
     height: int,
     width: int,
 ) -> None:
-    """Test a block x block grid of pixels at each instance's box corner; keep the nearest."""
-    dev = keys.device
-    coef = coeffs.reshape(-1, 4, 3)[instance]  # [N,4,3]
-    lo = box_lo.reshape(-1, 2)[instance]
-    sz = box_size.reshape(-1, 2)[instance]
-    offs = torch.arange(block, device=dev)
+    """Test a block x block grid of pixels at each triangle's box corner; keep the nearest."""
+    offs = torch.arange(block, device=keys.device)
     oy, ox = torch.meshgrid(offs, offs, indexing="ij")
     ox, oy = ox.reshape(1, -1), oy.reshape(1, -1)
     px = lo[:, :1] + ox  # [N,S]
@@ -139,15 +156,13 @@ def _scatter_nearest(
     inside = (val[:, :3] >= 0).all(dim=1)
     inside &= (ox < sz[:, :1]) & (oy < sz[:, 1:])
     inside &= (depth >= -1.0) & (depth <= 1.0)
-    image = torch.div(instance, n_faces, rounding_mode="floor")
-    face = instance - image * n_faces
-    pixel = (image.unsqueeze(1) * height + py) * width + px
+    sel = inside.nonzero(as_tuple=True)
+    pixel = (image[sel[0]] * height + py[sel]) * width + px[sel]
     # Positive floats order like their bit patterns: pack depth above the face index so one
     # integer min picks the nearest fragment (ties: the lower face index).
-    depth01 = ((depth + 1.0) * 0.5).clamp(0.0, 1.0)
-    key = (depth01.view(torch.int32).long() << 32) | face.unsqueeze(1)
-    sel = inside.nonzero(as_tuple=True)
-    keys.scatter_reduce_(0, pixel[sel], key[sel], reduce="amin")
+    depth01 = ((depth[sel] + 1.0) * 0.5).clamp(0.0, 1.0)
+    key = (depth01.view(torch.int32).long() << 32) | face[sel[0]]
+    keys.scatter_reduce_(0, pixel, key, reduce="amin")
 
 
 def _rast_from_winners(
