@@ -67,7 +67,8 @@ def test_runner_image_runs_local_runner_with_a_container_like_env(tmp_path: Path
     assert spec.env["HOSTNAME"] == "job-abc"
     assert spec.env["PATH"].split(":") == [VENV_BIN, "/usr/bin", "/bin"]
     assert spec.env["HOME"] == "/home/dev"
-    assert spec.env["CUDA_VISIBLE_DEVICES"] == "0"
+    # No GPU asked for: none visible, as with a device plugin.
+    assert spec.env["CUDA_VISIBLE_DEVICES"] == ""
     # The node's own credentials never reach a pod.
     assert "MINIO_SECRET_KEY" not in spec.env
     assert "AWS_SECRET_ACCESS_KEY" not in spec.env
@@ -92,3 +93,13 @@ def test_args_expand_env_references_and_a_container_path_keeps_the_venv_first(
     assert spec.argv == ("python", "-c", "print(1)", "$(MISSING)", "$(CODE)")
     assert spec.env["PATH"] == f"{VENV_BIN}:/usr/local/bin"
     assert spec.cwd == dirs.volumes / "tmp" / "w"
+
+
+def test_a_pod_asking_for_gpus_sees_the_hosts_gpus(tmp_path: Path) -> None:
+    container = {
+        "name": "runner",
+        "image": "ghcr.io/recon-operator/recon-runner:0.1.0",
+        "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "4"}},
+    }
+    spec, _ = spec_for(container, tmp_path)
+    assert spec.env["CUDA_VISIBLE_DEVICES"] == "0"

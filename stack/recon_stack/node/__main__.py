@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pods_root=pods_root,
         parent_env=dict(os.environ),
         venv_bin=os.path.dirname(sys.executable),
+        gpu_resource=args.gpu_resource,
     )
     agent = Agent(api, shape, ctx)
     logs.is_running = agent.may_write_log

@@ -4,7 +4,8 @@ Pure: it combines the image table, env resolution and volume path rewriting into
 launch description, so what a pod would run is testable without starting anything. The
 process gets a clean environment, as in a container: only a few host settings the
 toolchain needs pass through (locale, home, caches, CUDA), never the caller's kubeconfig
-or storage credentials.
+or storage credentials. GPUs are not partitioned: a pod that requests any sees the
+host's GPUs, a pod that requests none sees none.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ def _venv_first(path: str, venv_bin: str) -> str:
     return os.pathsep.join([venv_bin, *rest])
 
 
+def gpus_requested(container: Json, resource: str) -> int:
+    """GPUs the container asks for; extended resources are set as limits (requests match)."""
+    resources = container.get("resources") or {}
+    for kind in ("limits", "requests"):
+        value = (resources.get(kind) or {}).get(resource)
+        if value is not None:
+            return int(str(value))
+    return 0
+
+
 def launch_spec(
     pod: Json,
     container: Json,
@@ -105,6 +116,7 @@ def launch_spec(
     parent_env: Mapping[str, str],
     venv_bin: str,
     node_ip: str = "127.0.0.1",
+    gpu_resource: str = "nvidia.com/gpu",
 ) -> LaunchSpec:
     """How to run ``container``; raises EnvConfigError or NoCommandError when it cannot."""
     name = str(container["name"])
@@ -113,6 +125,9 @@ def launch_spec(
     argv = [expand(a, own_env) for a in container_argv(container, table)]
     env = host_env(parent_env, venv_bin)
     env["HOSTNAME"] = str((pod.get("metadata") or {}).get("name") or "")
+    if gpus_requested(container, gpu_resource) == 0:
+        # As on a node with the GPU device plugin: a pod that asked for no GPU sees none.
+        env["CUDA_VISIBLE_DEVICES"] = ""
     env.update({k: rewrite_path(v, mounts) for k, v in own_env.items()})
     if "PATH" in own_env:
         env["PATH"] = _venv_first(env["PATH"], venv_bin)

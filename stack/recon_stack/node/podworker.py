@@ -92,6 +92,7 @@ class NodeContext:
     parent_env: Mapping[str, str]
     venv_bin: str
     node_ip: str = "127.0.0.1"
+    gpu_resource: str = "nvidia.com/gpu"
 
 
 def is_deleting(pod: Mapping[str, Any]) -> bool:
@@ -282,6 +283,7 @@ class PodWorker:
                 parent_env=self.ctx.parent_env,
                 venv_bin=self.ctx.venv_bin,
                 node_ip=self.ctx.node_ip,
+                gpu_resource=self.ctx.gpu_resource,
             )
         except (EnvConfigError, ApiException, HTTPError, OSError) as e:
             # Missing Secrets or ConfigMaps may appear later: wait and retry, as a kubelet.
