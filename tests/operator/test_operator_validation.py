@@ -1,0 +1,174 @@
+"""What a user sees when a ReconJob cannot run: bad captures (every problem at once),
+credentials or storage that are not there yet, and GPUs the cluster does not have."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.support import captures
+from tests.support.operator_process import (
+    BUCKET,
+    OperatorProcess,
+    apply,
+    condition,
+    events,
+    jobs,
+    prepare_namespace,
+    reconjob_manifest,
+    status,
+)
+
+
+@pytest.fixture(scope="module")
+def ns(stack, tmp_path_factory):
+    ns = prepare_namespace(stack, "op-validate")
+    op = OperatorProcess(stack, ns, tmp_path_factory.mktemp("operator")).start()
+    yield ns
+    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
+    op.stop()
+    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_every_problem_is_reported_and_the_job_fails_before_any_gpu(stack, ns):
+    files = captures.files(6)
+    del files["depth/view_002.png"]
+    files["images/view_004.png"] = captures.png(8, 8, bit_depth=16, colour_type=2)
+    files["images/view_005.png"] = b"not a png at all, just text"
+    captures.upload(stack.minio_client(), BUCKET, "broken/", files)
+    apply(stack, ns, reconjob_manifest("broken", "broken/"))
+    wait_for(lambda: status(stack, ns, "broken").get("phase") == "Failed", 30)
+    valid = condition(stack, ns, "broken", "InputsValid")
+    assert valid["status"] == "False" and valid["reason"] == "InvalidInput"
+    for fragment in ("depth/view_002.png", "images/view_004.png", "images/view_005.png"):
+        assert fragment in valid["message"], valid["message"]
+    (event,) = [e for e in events(stack, ns, "broken") if e["reason"] == "InvalidInput"]
+    assert event["type"] == "Warning" and "depth/view_002.png" in event["message"]
+    assert condition(stack, ns, "broken", "Failed")["reason"] == "InvalidInput"
+    assert not jobs(stack, ns), "no Job (and so no GPU) for a bad capture"
+
+
+def test_wrong_view_count_and_missing_transforms(stack, ns):
+    captures.upload(stack.minio_client(), BUCKET, "four/", captures.files(4))
+    apply(
+        stack,
+        ns,
+        reconjob_manifest("four", "four/"),
+        reconjob_manifest("empty", "nothing-here/"),
+    )
+    wait_for(lambda: status(stack, ns, "four").get("phase") == "Failed", 30)
+    wait_for(lambda: status(stack, ns, "empty").get("phase") == "Failed", 30)
+    assert "6" in condition(stack, ns, "four", "InputsValid")["message"]
+    assert "transforms.json" in condition(stack, ns, "empty", "InputsValid")["message"]
+
+
+def test_missing_credentials_wait_in_validating_until_the_secret_appears(stack, ns):
+    captures.upload(stack.minio_client(), BUCKET, "creds/sleep1/", captures.files(6))
+    manifest = reconjob_manifest("creds", "creds/sleep1/", storage={"credentialsSecret": "late"})
+    apply(stack, ns, manifest)
+    wait_for(
+        lambda: (
+            (condition(stack, ns, "creds", "InputsValid") or {}).get("reason")
+            == "CredentialsMissing"
+        ),
+        30,
+    )
+    assert status(stack, ns, "creds")["phase"] == "Validating"
+    assert "late" in condition(stack, ns, "creds", "InputsValid")["message"]
+    stack.kubectl(
+        "create", "secret", "generic", "late", "-n", ns,
+        f"--from-literal=accessKey={stack.minio_access_key}",
+        f"--from-literal=secretKey={stack.minio_secret_key}",
+    )  # fmt: skip
+    stack.kubectl("wait", "--for=condition=Succeeded", "reconjob/creds", "-n", ns, "--timeout=90s")
+
+
+class Relay:
+    """A TCP relay in front of MinIO that can be down (nothing listening) or up."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server: socket.socket | None = None
+
+    def up(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self.server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def down(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+def test_unreachable_storage_keeps_validating_then_recovers(stack, ns):
+    relay = Relay(stack.minio_endpoint)
+    captures.upload(stack.minio_client(), BUCKET, "flaky/sleep1/", captures.files(6))
+    endpoint = f"127.0.0.1:{relay.port}"
+    apply(stack, ns, reconjob_manifest("flaky", "flaky/sleep1/", storage={"endpoint": endpoint}))
+    try:
+        wait_for(
+            lambda: (
+                (condition(stack, ns, "flaky", "InputsValid") or {}).get("reason")
+                == "StorageUnreachable"
+            ),
+            30,
+        )
+        assert status(stack, ns, "flaky")["phase"] == "Validating"
+        assert endpoint in condition(stack, ns, "flaky", "InputsValid")["message"]
+        assert any(e["reason"] == "StorageUnreachable" for e in events(stack, ns, "flaky"))
+        relay.up()
+        stack.kubectl(
+            "wait", "--for=condition=Succeeded", "reconjob/flaky", "-n", ns, "--timeout=90s"
+        )
+    finally:
+        relay.down()
+
+
+def test_more_gpus_than_the_node_has_shows_the_schedulers_reason(stack, ns):
+    captures.upload(stack.minio_client(), BUCKET, "big/sleep1/", captures.files(6))
+    manifest = reconjob_manifest("big", "big/sleep1/")
+    manifest["spec"]["resources"]["gpus"] = 8
+    apply(stack, ns, manifest)
+    wait_for(
+        lambda: (condition(stack, ns, "big", "Scheduled") or {}).get("status") == "False",
+        60,
+    )
+    scheduled = condition(stack, ns, "big", "Scheduled")
+    assert scheduled["reason"] == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in scheduled["message"], scheduled
+    assert status(stack, ns, "big")["phase"] == "Running"
+    assert any(e["reason"] == "Unschedulable" for e in events(stack, ns, "big"))
