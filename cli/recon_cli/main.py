@@ -1,4 +1,4 @@
-"""`recon` sub-commands.
+"""recon: the ReconJob operator, the reconstruction runner and a local test stack.
 
 Each sub-command imports its side lazily: the operator image has no torch and the runner
 image has no kopf, and `recon --help` must work in both.
@@ -21,12 +21,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; sub-command modules are imported only for `only` (or all when None),
+    since importing the runner side pulls in numpy and kubernetes for every call."""
     parser = argparse.ArgumentParser(prog="recon", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(module)
         except ImportError as e:
@@ -37,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), "")
+    args = build_parser(only=chosen).parse_args(argv)
     error = getattr(args, "_import_error", None)
     if error:
         print(f"error: {error}", file=sys.stderr)
