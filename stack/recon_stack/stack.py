@@ -244,7 +244,7 @@ class Stack:
         layout = self.layout
         binaries = resolve_binaries(build=True, log=self._log)
         paths = pki.ensure_pki(layout.pki)
-        creds = minio_credentials.ensure(layout.minio_credentials)
+        minio_credentials.ensure(layout.minio_credentials)
         chosen = ports.pick_ports(components.PORT_NAMES, preferred=self.ports())
         layout.ports_file.write_text(json.dumps(chosen, indent=1) + "\n")
         self._write_kubeconfigs(paths, chosen[APISERVER])
@@ -253,28 +253,53 @@ class Stack:
         layout.minio_data.mkdir(parents=True, exist_ok=True)
 
         deadline = time.monotonic() + self.timeout
+        node_since = dt.datetime.fromtimestamp(math.floor(time.time()), dt.UTC)
+
+        def start(names: tuple[str, ...], wait_for: tuple[str, ...]) -> None:
+            for name in names:
+                self._spawn(self._component(name, binaries, paths, chosen))
+            ready = {n: self._readiness(n, paths, chosen, node_since) for n in wait_for}
+            self._wait(ready, deadline)
+
+        start((ETCD, MINIO), (ETCD,))
+        start((APISERVER,), (APISERVER,))
+        rest = (CONTROLLER_MANAGER, SCHEDULER) + ((NODE,) if self.start_node else ())
+        start(rest, (MINIO, *rest))
+
+    def _component(
+        self,
+        name: str,
+        binaries: Mapping[str, Path],
+        paths: pki.PkiPaths,
+        chosen: Mapping[str, int],
+    ) -> Component:
+        layout = self.layout
+        if name == ETCD:
+            return components.etcd(binaries["etcd"], layout, chosen)
+        if name == MINIO:
+            creds = self.minio_credentials
+            return components.minio(
+                binaries["minio"], layout, chosen, creds.access_key, creds.secret_key
+            )
+        if name == APISERVER:
+            return components.kube_apiserver(binaries["kube-apiserver"], layout, paths, chosen)
+        if name == CONTROLLER_MANAGER:
+            binary = binaries["kube-controller-manager"]
+            return components.kube_controller_manager(binary, layout, paths, chosen)
+        if name == SCHEDULER:
+            return components.kube_scheduler(binaries["kube-scheduler"], layout, chosen)
+        if name == NODE:
+            return components.process_node(Path(sys.executable), layout)
+        raise StackError(f"unknown component {name!r}; known: {', '.join(COMPONENT_NAMES)}")
+
+    def _readiness(
+        self, name: str, paths: pki.PkiPaths, chosen: Mapping[str, int], since: dt.datetime
+    ) -> Callable[[], bool]:
+        """The check that says ``name`` is ready; the node counts only with a heartbeat at or
+        after ``since``."""
         server = f"https://127.0.0.1:{chosen[APISERVER]}"
         admin = probes.client_context(paths.ca_cert, paths.cert("admin"), paths.key("admin"))
         insecure = probes.self_signed_context()
-
-        etcd = components.etcd(binaries["etcd"], layout, chosen)
-        minio = components.minio(
-            binaries["minio"], layout, chosen, creds.access_key, creds.secret_key
-        )
-        self._spawn(etcd)
-        self._spawn(minio)
-        self._wait(
-            {ETCD: lambda: probes.http_ok(f"http://127.0.0.1:{chosen[ETCD]}/health")}, deadline
-        )
-        self._spawn(components.kube_apiserver(binaries["kube-apiserver"], layout, paths, chosen))
-        self._wait({APISERVER: lambda: probes.http_ok(f"{server}/readyz", admin)}, deadline)
-
-        cm_binary = binaries["kube-controller-manager"]
-        self._spawn(components.kube_controller_manager(cm_binary, layout, paths, chosen))
-        self._spawn(components.kube_scheduler(binaries["kube-scheduler"], layout, chosen))
-        node_since = dt.datetime.fromtimestamp(math.floor(time.time()), dt.UTC)
-        if self.start_node:
-            self._spawn(components.process_node(Path(sys.executable), layout))
 
         def controller_manager_ready() -> bool:
             # Healthy, and its serviceaccount controller has done its first job: pods can
@@ -289,17 +314,61 @@ class Stack:
             )
 
         checks: dict[str, Callable[[], bool]] = {
+            ETCD: lambda: probes.http_ok(f"http://127.0.0.1:{chosen[ETCD]}/health"),
             MINIO: lambda: probes.http_ok(f"http://127.0.0.1:{chosen[MINIO]}/minio/health/live"),
+            APISERVER: lambda: probes.http_ok(f"{server}/readyz", admin),
             CONTROLLER_MANAGER: controller_manager_ready,
             SCHEDULER: lambda: probes.http_ok(
                 f"https://127.0.0.1:{chosen[SCHEDULER]}/healthz", insecure
             ),
+            NODE: lambda: node_ready_since(
+                probes.get_json(f"{server}/api/v1/nodes/{NODE_NAME}", admin), since
+            ),
         }
-        if self.start_node:
-            checks[NODE] = lambda: node_ready_since(
-                probes.get_json(f"{server}/api/v1/nodes/{NODE_NAME}", admin), node_since
-            )
-        self._wait(checks, deadline)
+        return checks[name]
+
+    # -- one component at a time: outages, for fault tests ---------------------------------
+
+    def stop_component(self, name: str) -> bool:
+        """Stop one component of the stack (SIGTERM, SIGKILL after the grace period), as an
+        outage would; the others keep running. Returns whether it was running."""
+        if name not in COMPONENT_NAMES:
+            raise StackError(f"unknown component {name!r}; known: {', '.join(COMPONENT_NAMES)}")
+        with self._locked():
+            record = read_pidfile(self.layout.pidfile(name))
+            running = record is not None and is_alive(record)
+            self._stop_one(name)
+            return running
+
+    def start_component(self, name: str) -> None:
+        """Start one stopped component again, on the ports and with the certificates and data
+        the stack already has, and wait until it is ready; a no-op when it runs."""
+        with self._locked():
+            record = read_pidfile(self.layout.pidfile(name))
+            if record is not None and is_alive(record):
+                return
+            chosen = self.ports()
+            if not chosen:
+                raise StackError(f"no stack has been started in {self.layout.root}")
+            binaries = resolve_binaries(build=False, log=self._log)
+            paths = pki.ensure_pki(self.layout.pki)
+            since = dt.datetime.fromtimestamp(math.floor(time.time()), dt.UTC)
+            component = self._component(name, binaries, paths, chosen)
+            self._spawn(component)
+            try:
+                self._wait(
+                    {name: self._readiness(name, paths, chosen, since)},
+                    time.monotonic() + self.timeout,
+                )
+            except BaseException:
+                self._stop_one(name)
+                raise
+
+    def _stop_one(self, name: str) -> None:
+        record = read_pidfile(self.layout.pidfile(name))
+        if record is not None:
+            stop([record], NODE_STOP_GRACE if name == NODE else COMPONENT_STOP_GRACE)
+        self.layout.pidfile(name).unlink(missing_ok=True)
 
     def _spawn(self, component: Component) -> None:
         self._log(f"starting {component.name}")
