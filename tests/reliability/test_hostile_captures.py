@@ -1,0 +1,351 @@
+"""Hostile captures on the stack's real MinIO, checked the way the operator checks them
+(capture_reader.read_capture: transforms.json and ranged header reads), and, for what
+only decoding shows, by the runner's capture loader on a local copy.
+
+Each capture must be refused with a message naming the file (or transforms.json field)
+and the problem, without an exception, with at most 1 + 2 x expectedViews requests (no
+image downloaded, nothing read outside the prefix) and without a memory blow-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import StackHandle
+from hostile_captures import (
+    BOMB,
+    OPERATOR_SCENARIOS,
+    RUNNER_SCENARIOS,
+    VIEWS,
+    CountingMinio,
+    RunnerScenario,
+    Scenario,
+    base_capture,
+    upload,
+    write_local,
+)
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.rest import ApiException
+from PIL import Image
+from recon_api.constants import ExitCode
+from recon_operator.capture_reader import (
+    StorageAccess,
+    StorageUnavailable,
+    open_client,
+    read_capture,
+)
+from recon_operator.credentials import CredentialsUnavailable, storage_access
+from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.settings import Settings
+from recon_operator.validation import Limits, format_problems
+from recon_runner.capture import load_capture
+from recon_runner.errors import InvalidInputError
+
+pytestmark = pytest.mark.stack
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = Settings()
+DEFAULT_LIMITS = Limits(SETTINGS.max_file_bytes, SETTINGS.max_total_bytes)
+MAX_GETS = 1 + 2 * VIEWS
+MAX_RSS_GROWTH_KIB = 50 * 1024
+BASELINE = "baseline/"
+
+
+@pytest.fixture(scope="module")
+def bucket(stack: StackHandle) -> Iterator[str]:
+    minio = stack.minio_client()
+    name = f"hostile-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(name)
+    upload(minio, name, BASELINE, base_capture())
+    yield name
+    for obj in minio.list_objects(name, recursive=True):
+        minio.remove_object(name, obj.object_name)
+    minio.remove_bucket(name)
+
+
+def counting_client(stack: StackHandle) -> CountingMinio:
+    return CountingMinio(
+        stack.minio_endpoint,
+        access_key=stack.minio_access_key,
+        secret_key=stack.minio_secret_key,
+        secure=False,
+    )
+
+
+def test_base_capture_is_valid(stack: StackHandle, bucket: str, tmp_path: Path) -> None:
+    """The capture every scenario breaks passes both checks, so each refusal below is the
+    scenario's doing."""
+    minio = counting_client(stack)
+    assert read_capture(minio, bucket, BASELINE, expected_views=VIEWS, limits=DEFAULT_LIMITS) == []
+    assert len(minio.gets) == MAX_GETS
+    capture = load_capture(write_local(base_capture(), tmp_path), VIEWS)
+    assert len(capture.views) == VIEWS
+
+
+@pytest.mark.parametrize("scenario", OPERATOR_SCENARIOS, ids=lambda s: s.name)
+def test_operator_refuses_hostile_capture(
+    stack: StackHandle, bucket: str, scenario: Scenario
+) -> None:
+    prefix = f"{scenario.name}/"
+    minio = stack.minio_client()
+    upload(minio, bucket, prefix, scenario.build(base_capture()))
+    upload(minio, bucket, "", scenario.extra)
+    limits = Limits(*scenario.limits) if scenario.limits else DEFAULT_LIMITS
+    counting = counting_client(stack)
+
+    problems = read_capture(counting, bucket, prefix, expected_views=VIEWS, limits=limits)
+
+    assert any(p.where == scenario.where and scenario.text in p.message for p in problems), (
+        f"expected '{scenario.where}: ...{scenario.text}...' among {[str(p) for p in problems]}"
+    )
+    # Bounded requests: transforms.json once, then at most one 33-byte read per file.
+    assert len(counting.gets) <= MAX_GETS
+    assert all(key.startswith(prefix) for key, _, _ in counting.gets)
+    assert all(
+        (offset, length) == (0, HEADER_BYTES)
+        for key, offset, length in counting.gets
+        if key != prefix + "transforms.json"
+    )
+    # The condition message built from these stays within a condition's bounds.
+    assert len(format_problems(problems)) <= 4000
+    print(f"\n{scenario.name}: {len(counting.gets)} GETs; {format_problems(problems)[:300]}")
+
+
+def _peak_rss_growth(stack: StackHandle, bucket: str, prefix: str) -> dict[str, object]:
+    """Validate `prefix` in a fresh process and report its peak RSS growth."""
+    env = {
+        **os.environ,
+        "MINIO_ENDPOINT": stack.minio_endpoint,
+        "MINIO_ACCESS_KEY": stack.minio_access_key,
+        "MINIO_SECRET_KEY": stack.minio_secret_key,
+        "PYTHONPATH": os.pathsep.join(
+            [str(HERE), *(str(HERE.parents[1] / p) for p in ("api", "operator", "runner"))]
+        ),
+    }
+    out = subprocess.run(
+        [sys.executable, str(HERE / "hostile_captures.py"), bucket, BASELINE, prefix, str(VIEWS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.parametrize("name", ["frames-10000", "png-100000x100000", "file-over-limit"])
+def test_validation_memory_stays_bounded(stack: StackHandle, bucket: str, name: str) -> None:
+    scenario = next(s for s in OPERATOR_SCENARIOS if s.name == name)
+    prefix = f"mem-{name}/"
+    upload(stack.minio_client(), bucket, prefix, scenario.build(base_capture()))
+
+    result = _peak_rss_growth(stack, bucket, prefix)
+
+    assert result["baseline_problems"] == []
+    problems = result["problems"]
+    assert isinstance(problems, list)
+    assert any(scenario.text in p for p in problems), problems
+    growth = result["peak_rss_growth_kib"]
+    assert isinstance(growth, int)
+    gets = result["gets"]
+    assert isinstance(gets, list) and len(gets) <= MAX_GETS
+    print(
+        f"\n{name}: peak RSS growth {growth} KiB over an RSS of {result['rss_before_kib']} "
+        f"KiB (peak mark reset: {result['peak_reset']}), {len(gets)} GETs"
+    )
+    assert growth < MAX_RSS_GROWTH_KIB
+
+
+# ------------------------------------------------------------------ storage and credentials
+
+
+def _check(access: StorageAccess, bucket: str) -> None:
+    read_capture(
+        open_client(access),
+        bucket,
+        BASELINE,
+        expected_views=VIEWS,
+        limits=DEFAULT_LIMITS,
+        endpoint=access.endpoint,
+        secrets=(access.secret_key,),
+    )
+
+
+def test_wrong_secret_key_is_storage_trouble_not_bad_input(stack: StackHandle, bucket: str) -> None:
+    wrong = "wrong-" + uuid.uuid4().hex
+    access = StorageAccess(stack.minio_endpoint, False, stack.minio_access_key, wrong)
+    with pytest.raises(StorageUnavailable) as caught:
+        _check(access, bucket)
+    assert caught.value.reason == "StorageAuthFailed"
+    assert "check the storage credentials Secret" in caught.value.message
+    for secret in (wrong, stack.minio_secret_key):
+        assert secret not in str(caught.value)
+
+
+def test_unknown_access_key_is_storage_trouble(stack: StackHandle, bucket: str) -> None:
+    access = StorageAccess(stack.minio_endpoint, False, "nobody", stack.minio_secret_key)
+    with pytest.raises(StorageUnavailable) as caught:
+        _check(access, bucket)
+    assert caught.value.reason == "StorageAuthFailed"
+    assert stack.minio_secret_key not in str(caught.value)
+
+
+def test_unreachable_storage_is_storage_trouble(stack: StackHandle, bucket: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    access = StorageAccess(f"127.0.0.1:{port}", False, "k", "s3cr3t-value")
+    with pytest.raises(StorageUnavailable) as caught:
+        _check(access, bucket)
+    assert caught.value.reason == "StorageUnreachable"
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_credentials_secret_missing_or_wrong(stack: StackHandle, bucket: str) -> None:
+    """The operator's path from the job's Secret (read from the real API server) to MinIO."""
+    namespace = f"creds-{uuid.uuid4().hex[:8]}"
+    stack.kubectl("create", "namespace", namespace)
+    api = kube_config.new_client_from_config(config_file=str(stack.kubeconfig))
+    core = client.CoreV1Api(api)
+
+    def secret_data(name: str) -> dict[str, str] | None:
+        try:
+            data = core.read_namespaced_secret(name, namespace).data or {}
+            return {str(k): str(v) for k, v in data.items()}
+        except ApiException as e:
+            assert e.status == 404
+            return None
+
+    try:
+        with pytest.raises(CredentialsUnavailable) as missing:
+            storage_access(
+                "minio-credentials",
+                namespace,
+                secret_data("minio-credentials"),
+                stack.minio_endpoint,
+                False,
+            )
+        assert missing.value.message == (
+            f"credentials Secret {namespace}/minio-credentials not found "
+            "(it needs keys accessKey and secretKey)"
+        )
+        stack.kubectl(
+            "create",
+            "secret",
+            "generic",
+            "half",
+            "-n",
+            namespace,
+            "--from-literal=accessKey=" + stack.minio_access_key,
+        )
+        with pytest.raises(CredentialsUnavailable) as half:
+            storage_access("half", namespace, secret_data("half"), stack.minio_endpoint, False)
+        assert "has no key secretKey" in half.value.message
+        wrong = "wrong-" + uuid.uuid4().hex
+        stack.kubectl(
+            "create",
+            "secret",
+            "generic",
+            "wrong",
+            "-n",
+            namespace,
+            "--from-literal=accessKey=" + stack.minio_access_key,
+            "--from-literal=secretKey=" + wrong,
+        )
+        access = storage_access(
+            "wrong", namespace, secret_data("wrong"), stack.minio_endpoint, False
+        )
+        assert base64.b64encode(wrong.encode()).decode() not in repr(access)
+        assert wrong not in repr(access)
+        with pytest.raises(StorageUnavailable) as refused:
+            _check(access, bucket)
+        assert refused.value.reason == "StorageAuthFailed"
+        assert wrong not in str(refused.value)
+    finally:
+        api.close()
+        stack.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+# ------------------------------------------------------------------ what only decoding shows
+
+
+@pytest.mark.parametrize("scenario", RUNNER_SCENARIOS, ids=lambda s: s.name)
+def test_runner_refuses_what_only_decoding_shows(
+    stack: StackHandle, bucket: str, scenario: RunnerScenario, tmp_path: Path
+) -> None:
+    files = scenario.build(base_capture())
+    prefix = f"runner-{scenario.name}/"
+    upload(stack.minio_client(), bucket, prefix, files)
+    found = [
+        str(p)
+        for p in read_capture(
+            stack.minio_client(), bucket, prefix, expected_views=VIEWS, limits=DEFAULT_LIMITS
+        )
+    ]
+    if scenario.operator_finds:
+        assert any(scenario.operator_finds in p for p in found), found
+    else:
+        assert found == [], "the header checks pass: only decoding can tell"
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_capture(write_local(files, tmp_path), VIEWS)
+
+    assert caught.value.file == scenario.file
+    assert scenario.text in caught.value.problem
+    assert caught.value.exit_code == ExitCode.INVALID_INPUT == 3
+    print(f"\n{scenario.name}: operator {found or 'admits'}; runner exit 3: {caught.value}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=Image.DecompressionBombError,
+    reason="the operator admits 16384x16384 images (pngheader.MAX_SIDE) but PIL refuses "
+    "them as decompression bombs, and runner/recon_runner/capture.py _open_png does not map "
+    "DecompressionBombError to InvalidInputError: the runner exits 1 (retried) instead of 3",
+)
+def test_runner_refuses_decompression_bomb_as_bad_input(
+    stack: StackHandle, bucket: str, tmp_path: Path
+) -> None:
+    files = BOMB.build(base_capture())
+    upload(stack.minio_client(), bucket, "bomb/", files)
+    found = read_capture(
+        stack.minio_client(), bucket, "bomb/", expected_views=VIEWS, limits=DEFAULT_LIMITS
+    )
+    assert found == []  # every header is within the operator's limits
+    with pytest.raises(InvalidInputError) as caught:
+        load_capture(write_local(files, tmp_path), VIEWS)
+    assert caught.value.file == BOMB.file
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validation messages quote the offending path in full and format_problems only "
+    "cuts between problems, so one 100 kB file_path gives a message far over max_chars "
+    "(and over a condition message's 32768-character limit)",
+)
+def test_huge_path_gives_a_bounded_message(stack: StackHandle, bucket: str) -> None:
+    files = base_capture()
+    d = json.loads(files["transforms.json"])
+    d["frames"][0]["file_path"] = "../" + "a" * 100_000
+    upload(
+        stack.minio_client(),
+        bucket,
+        "long-path/",
+        {**files, "transforms.json": json.dumps(d).encode()},
+    )
+    problems = read_capture(
+        stack.minio_client(), bucket, "long-path/", expected_views=VIEWS, limits=DEFAULT_LIMITS
+    )
+    assert any(p.where == "transforms.json: frames[0].file_path" for p in problems)
+    assert len(format_problems(problems[:1])) <= 4000
