@@ -103,3 +103,32 @@ def test_a_pod_asking_for_gpus_sees_the_hosts_gpus(tmp_path: Path) -> None:
     }
     spec, _ = spec_for(container, tmp_path)
     assert spec.env["CUDA_VISIBLE_DEVICES"] == "0"
+
+
+def test_an_image_entrypoint_under_a_mount_path_is_a_host_path_and_stays(tmp_path: Path) -> None:
+    # A checkout under /tmp maps the stand-in image to /tmp/<checkout>/.venv/bin/python;
+    # the Job mounts an emptyDir at /tmp. Only the pod spec's own paths move into it.
+    table = {
+        **image_table(),
+        "ghcr.io/recon-operator/recon-standin": ("/tmp/co/.venv/bin/python", "/tmp/co/s.py"),
+    }
+    container = {
+        "name": "runner",
+        "image": "ghcr.io/recon-operator/recon-standin:test",
+        "args": ["--out", "/tmp/out"],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod = pod_with(container)
+    dirs = PodDirs.for_pod(tmp_path / "pods", pod)
+    spec = launch_spec(
+        pod,
+        container,
+        table=table,
+        secrets=no_objects,
+        config_maps=no_objects,
+        dirs=dirs,
+        parent_env=HOST_ENV,
+        venv_bin=VENV_BIN,
+    )
+    scratch = dirs.volumes / "tmp"
+    assert spec.argv == ("/tmp/co/.venv/bin/python", "/tmp/co/s.py", "--out", str(scratch / "out"))

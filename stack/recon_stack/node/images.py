@@ -100,16 +100,24 @@ def image_table(extra: Path | None = None) -> dict[str, tuple[str, ...]]:
 
 
 def container_argv(container: Mapping[str, Any], table: ImageTable) -> list[str]:
-    """The argv a container runs: `command` or the image's entrypoint, then `args`.
+    """The argv a container runs: `command` or the image's entrypoint, then `args`."""
+    entrypoint, from_spec = split_argv(container, table)
+    return [*entrypoint, *from_spec]
+
+
+def split_argv(container: Mapping[str, Any], table: ImageTable) -> tuple[list[str], list[str]]:
+    """(the image's entrypoint, the argv the pod spec gives).
 
     This is the container runtime's rule (command replaces ENTRYPOINT, args replaces
     CMD), with the image table playing the part of the image's ENTRYPOINT. No image here
-    has a CMD, so `args` alone is appended to the entrypoint.
+    has a CMD, so `args` alone is appended to the entrypoint. The two parts are kept apart
+    because only the pod spec's part speaks of the container's filesystem: the table's
+    entrypoint is a path on this machine and must never be rewritten into a volume.
     """
     command = list(container.get("command") or [])
     args = list(container.get("args") or [])
     if command:
-        return command + args
+        return [], command + args
     image = str(container.get("image") or "")
     entrypoint = table.get(image_repository(image)) if image else None
     if entrypoint is None:
@@ -117,7 +125,7 @@ def container_argv(container: Mapping[str, Any], table: ImageTable) -> list[str]
             f"container {container.get('name')!r} sets no command and image {image!r} "
             "has no local entrypoint in the process node's image table"
         )
-    return [*entrypoint, *args]
+    return list(entrypoint), args
 
 
 class ImageTableSource:

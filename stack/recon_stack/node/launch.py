@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recon_stack.node.envresolve import Lookup, expand, resolve_env
-from recon_stack.node.images import ImageTable, container_argv
+from recon_stack.node.images import ImageTable, split_argv
 from recon_stack.node.volumes import mount_dirs, rewrite_all, rewrite_path, volume_dirs
 
 Json = Mapping[str, Any]
@@ -122,7 +122,8 @@ def launch_spec(
     name = str(container["name"])
     mounts = mount_dirs(container, volume_dirs(pod, dirs.volumes))
     own_env = resolve_env(pod, container, secrets, config_maps, node_ip)
-    argv = [expand(a, own_env) for a in container_argv(container, table)]
+    entrypoint, from_spec = split_argv(container, table)
+    spec_argv = [expand(a, own_env) for a in from_spec]
     env = host_env(parent_env, venv_bin)
     env["HOSTNAME"] = str((pod.get("metadata") or {}).get("name") or "")
     if gpus_requested(container, gpu_resource) == 0:
@@ -135,7 +136,7 @@ def launch_spec(
     working_dir = str(container.get("workingDir") or "")
     cwd = rewrite_path(working_dir, mounts) if working_dir else ""
     return LaunchSpec(
-        argv=tuple(rewrite_all(argv, mounts)),
+        argv=(*entrypoint, *rewrite_all(spec_argv, mounts)),
         env=env,
         cwd=Path(cwd) if cwd and cwd != working_dir else dirs.work,
         log_path=dirs.log(name),
