@@ -150,9 +150,10 @@ class StatusReporter:
         self.close()
         with self._lock:
             current = self._limiter.current
-        if current is None:
-            return
-        report = ProgressReport(current.percent, current.stage, message, None)
+        if current is None:  # ended before any progress, e.g. storage unreachable at once
+            report = ProgressReport(0, Stage.DOWNLOAD, message, None)
+        else:
+            report = ProgressReport(current.percent, current.stage, message, None)
         self._send(progress_patch(report, self._now()))
 
     def _run(self) -> None:
