@@ -445,8 +445,18 @@ def why_api_admits_but_model_refuses(spec: Json, stored: dict[str, Any]) -> str 
 
 
 POD_FIELDS = re.compile(r"spec\.template\.spec\.(tolerations|nodeSelector)")
-# Kubernetes parses quantity exponents as integers; QUANTITY_PATTERN allows "1e1.5".
+# Kubernetes parses a quantity's exponent as an integer and builds 10**exponent: a
+# fractional exponent ("1e1.5") is refused, and a huge one ("1e100000000") keeps the API
+# server busy for tens of seconds per request. QUANTITY_PATTERN admits both.
 FRACTIONAL_EXPONENT = re.compile(r"[eE][+-]?([0-9]*\.[0-9]*)$")
+EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)$")
+# Exponents up to this were measured to parse in under 0.1 s; larger ones are not sent.
+SAFE_EXPONENT = 100_000
+
+
+def huge_exponent(quantity: str) -> bool:
+    match = EXPONENT.search(quantity)
+    return match is not None and abs(int(match.group(1))) > SAFE_EXPONENT
 
 
 def why_job_is_refused(job: ReconJob, message: str) -> str | None:
@@ -494,6 +504,14 @@ def check_spec(api: ApiServer, spec: Json) -> None:
     # Defaulting agrees: the API server's defaults are the model's defaults.
     assert job.spec == ReconJobSpec.model_validate(spec if model_errors is None else stored["spec"])
     params = runner_params(job, SETTINGS)
+    resources = job.spec.resources
+    if huge_exponent(resources.cpu) or huge_exponent(resources.memory):
+        # Admitted, but the Job would tie up the API server: pinned by
+        # test_crd_refuses_quantities_kubernetes_cannot_parse; not sent.
+        OUTCOMES["admitted, Job not sent (BUG huge quantity exponent)"] += 1
+        children_to_send = False
+    else:
+        children_to_send = True
     assert RunnerParams.from_env(params.to_env()) == params
     children = [
         build_job(job, SETTINGS),
@@ -501,7 +519,7 @@ def check_spec(api: ApiServer, spec: Json) -> None:
         build_role(job),
         build_role_binding(job),
     ]
-    for child in children:
+    for child in children if children_to_send else []:
         refusal = api.child_refusal(child)
         if refusal is None:
             continue
@@ -562,9 +580,8 @@ def test_admitted_endpoints_parse(api: ApiServer) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the CRD does not check nodeSelector keys/values or toleration consistency, and "
-    "its quantity pattern allows fractional exponents, so it admits ReconJobs whose Job the "
-    "API server then refuses",
+    reason="the CRD does not check nodeSelector keys/values or toleration consistency, so "
+    "it admits ReconJobs whose Job the API server then refuses",
 )
 def test_admitted_placement_gives_a_valid_job(api: ApiServer) -> None:
     for resources in (
@@ -573,8 +590,6 @@ def test_admitted_placement_gives_a_valid_job(api: ApiServer) -> None:
         {"tolerations": [{"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 60}]},
         {"tolerations": [{"key": "gpu", "operator": "Exists", "value": "yes"}]},
         {"tolerations": [{"operator": "Equal", "value": "yes"}]},
-        {"memory": "1e1.5"},
-        {"cpu": ".5e.5"},
     ):
         verdict = api.reconjob({"input": {"bucket": "scans"}, "resources": resources})
         if verdict.admitted:
@@ -582,6 +597,26 @@ def test_admitted_placement_gives_a_valid_job(api: ApiServer) -> None:
             verdict.stored["metadata"]["uid"] = str(uuid.uuid4())
             job = build_job(ReconJob.model_validate(verdict.stored), SETTINGS)
             assert api.child_refusal(job) is None, resources
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="QUANTITY_PATTERN allows fractional and unbounded exponents: the Job API refuses "
+    "'1e1.5' and '1e22393756809954800000', and spends over 25 s of CPU per request on "
+    "'1e100000000' before timing out (504)",
+)
+def test_crd_refuses_quantities_kubernetes_cannot_parse(api: ApiServer) -> None:
+    # Only the ReconJob is sent: the CRD checks the pattern, which is cheap. Sending the
+    # Job for the huge exponents is what ties up the API server.
+    for quantity in (
+        "1e1.5",
+        ".5e.5",
+        "1e100000000",
+        "36e2239375680995486",
+        "1e22393756809954800000",
+    ):
+        verdict = api.reconjob({"input": {"bucket": "scans"}, "resources": {"memory": quantity}})
+        assert not verdict.admitted, quantity
 
 
 @pytest.mark.xfail(
