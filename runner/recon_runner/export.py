@@ -366,9 +366,15 @@ MESH_FILES: dict[MeshFormat, str] = {
 }
 
 
+def output_formats(formats: Sequence[MeshFormat]) -> tuple[MeshFormat, ...]:
+    """The formats written: mesh.glb always (DESIGN.md's outputs: the textured mesh any
+    glTF viewer opens, and what status.outputs.mesh points at), then the others asked for."""
+    return (MeshFormat.GLB, *(f for f in dict.fromkeys(formats) if f != MeshFormat.GLB))
+
+
 def mesh_file_name(formats: Sequence[MeshFormat]) -> str:
-    """The file status.outputs.mesh points at: the first format asked for."""
-    return MESH_FILES[formats[0]]
+    """The file status.outputs.mesh points at: always mesh.glb, whatever else is asked."""
+    return MESH_FILES[output_formats(formats)[0]]
 
 
 def write_outputs(
@@ -379,13 +385,11 @@ def write_outputs(
     renders: Sequence[ByteArray],
     metrics: Mapping[str, object],
 ) -> dict[str, Path]:
-    """Write the mesh in each format asked for, preview.png and metrics.json into
+    """Write mesh.glb and the other formats asked for, preview.png and metrics.json into
     `out_dir`; return the written files by name. metrics.json is written last, so its
     presence means the rest is complete."""
-    if not formats:
-        raise ValueError("at least one mesh format is needed")
     files: dict[str, bytes] = {}
-    for fmt in formats:
+    for fmt in output_formats(formats):
         if fmt == MeshFormat.GLB:
             files[GLB_NAME] = glb_bytes(mesh)
         elif fmt == MeshFormat.OBJ:

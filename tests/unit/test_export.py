@@ -186,7 +186,9 @@ def test_preview_scales_big_views_down() -> None:
     assert grid.shape[0] == 100
 
 
-def test_write_outputs_writes_the_formats_asked_for_and_nothing_else(tmp_path: Path) -> None:
+def test_write_outputs_writes_the_glb_and_the_formats_asked_for_and_nothing_else(
+    tmp_path: Path,
+) -> None:
     mesh = textured_tetrahedron()
     views = [np.full((8, 8, 3), 100, np.uint8)] * 2
     metrics = {"vertices": np.int64(5), "psnr": np.float32(31.5), "seconds": {"fuse": 1.25}}
@@ -195,7 +197,7 @@ def test_write_outputs_writes_the_formats_asked_for_and_nothing_else(tmp_path: P
     names = {"mesh.glb", "mesh.ply", "preview.png", "metrics.json"}
     assert set(written) == names
     assert {p.name for p in tmp_path.iterdir()} == names  # no temporaries left behind
-    assert export.mesh_file_name(formats) == "mesh.ply"
+    assert export.mesh_file_name(formats) == "mesh.glb"
     assert json.loads((tmp_path / "metrics.json").read_text()) == {
         "vertices": 5,
         "psnr": 31.5,
@@ -205,7 +207,15 @@ def test_write_outputs_writes_the_formats_asked_for_and_nothing_else(tmp_path: P
     assert Image.open(tmp_path / "preview.png").size == (2 * (8 * 2 + 4) + 8, 8)
 
     written = export.write_outputs(tmp_path / "o", mesh, [MeshFormat.OBJ], views, views, {})
-    assert set(written) == {"mesh.obj", "mesh.mtl", "texture.png", "preview.png", "metrics.json"}
+    assert set(written) == {
+        "mesh.glb",
+        "mesh.obj",
+        "mesh.mtl",
+        "texture.png",
+        "preview.png",
+        "metrics.json",
+    }
+    assert export.mesh_file_name([MeshFormat.OBJ]) == "mesh.glb"
 
 
 def test_write_atomic_keeps_old_content_when_the_write_fails(
