@@ -15,6 +15,7 @@ import logging
 import time
 
 from kubernetes.client.exceptions import ApiException
+from recon_api.constants import Phase
 
 from recon_operator import cancel, jobspec, lifecycle, queue, stale
 from recon_operator.cluster import NotOwnedError
@@ -121,7 +122,13 @@ class Admission:
                 return
             log.warning("creating Job %s for %s failed: %s", name, uid, e.reason)
             return
-        await self.rt.apply(known.body, lifecycle.admitted(job, name, utcnow()))
+        latest = self.rt.registry.get(uid)
+        if latest is None or latest.job.status.phase != Phase.QUEUED:
+            # Cancelled (or deleted) and already recorded while the Job was being created:
+            # the Job goes, and the admission is not written over the finished status.
+            await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
+            return
+        await self.rt.apply(latest.body, lifecycle.admitted(latest.job, name, utcnow()))
 
     async def write_positions(self, changed: dict[str, int]) -> None:
         limit = asyncio.Semaphore(POSITION_WRITERS)

@@ -77,6 +77,17 @@ def decide(
         )
         return Decision(Action.RECORD, change.result())
     if new == CANCEL_CONFIRMED:
+        if pending_request(job, now) and job.status.outputs is not None:
+            # The runner has already put its outputs in place and reported them: the work is
+            # done, and a finished output is never deleted.
+            message = (
+                f"{CANCEL_ANNOTATION}={new} ignored: the runner already finished and reported "
+                "its outputs, which are kept"
+            )
+            change.set("cancel", None).condition(
+                ConditionType.CANCEL_REQUESTED, False, "Finished", message
+            ).note("CancelIgnored", message)
+            return Decision(Action.IGNORE, change.result())
         if pending_request(job, now):
             return Decision(Action.CANCEL)
         lapsed = conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED)
@@ -132,6 +143,9 @@ def completed(job: ReconJob, now: datetime, removed_outputs: int) -> Transition:
     )
     if conditions.is_true(job.status.conditions, ConditionType.RUNNING):
         change.condition(ConditionType.RUNNING, False, "Cancelled", "the runner was stopped")
+    if job.status.outputs is not None:
+        # Reported while the runner was being stopped, and removed with the partial outputs.
+        change.set("outputs", None).set("metrics", None)
     return change.result()
 
 

@@ -67,6 +67,10 @@ def _uid(body: Any) -> str:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
     rt = runtime(memo)
+    # Named namespaces need no namespace listing. Left on, kopf lists them first, which the
+    # chart's per-namespace RBAC forbids, and watches nothing until it falls back after
+    # about a minute of retries.
+    settings.scanning.disabled = not rt.settings.cluster_wide
     memo.admission = Admission(rt)
     memo.admission_task = asyncio.create_task(memo.admission.run())
 

@@ -1,0 +1,264 @@
+"""What a runner's token may do (its own ReconJob's status, nothing else), what the
+operator holds (the chart's RBAC, no more), that credentials never leak into logs, Events,
+status or messages, and that runner pods are locked down, all on the real API server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from recon_stack.kubeconfig import token_kubeconfig, write
+
+from tests.conftest import StackHandle, wait_for
+from tests.reliability.chart_operator import chart_operator
+from tests.support import captures
+from tests.support.operator_process import (
+    BUCKET,
+    OperatorProcess,
+    apply,
+    condition,
+    get,
+    jobs,
+    pods,
+    prepare_namespace,
+    reconjob_manifest,
+    status,
+)
+
+pytestmark = pytest.mark.stack
+
+WRONG_SECRET_KEY = "wrong-Secret-Key-4b1d9e77c2"
+
+
+@dataclass
+class Secured:
+    ns: str
+    operator: OperatorProcess
+    operator_kubeconfig: Path
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def secured(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    ns = prepare_namespace(stack, "security")
+    log_dir = tmp_path_factory.mktemp("operator")
+    op, rbac = chart_operator(stack, ns, log_dir)
+    op.start()
+    yield Secured(ns, op, log_dir / "operator.kubeconfig", tmp_path_factory.mktemp("security"))
+    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
+    op.stop()
+    rbac.remove()
+    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def api_for(path: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(path))
+
+
+def status_of(err: pytest.ExceptionInfo[ApiException]) -> int:
+    return int(err.value.status)
+
+
+@pytest.fixture(scope="module")
+def two_running(stack: StackHandle, secured: Secured) -> tuple[str, str]:
+    ns = secured.ns
+    captures.upload(stack.minio_client(), BUCKET, "sec/sleep30/", captures.files(6))
+    for name in ("mine", "theirs"):
+        apply(stack, ns, reconjob_manifest(name, "sec/sleep30/"))
+    for name in ("mine", "theirs"):
+        wait_for(
+            lambda n=name: (condition(stack, ns, n, "Running") or {}).get("status") == "True", 60
+        )
+    return "mine", "theirs"
+
+
+def runner_token_kubeconfig(stack: StackHandle, secured: Secured, name: str) -> Path:
+    """A token of the ServiceAccount the operator made for ``name``'s runner pods."""
+    token = stack.kubectl(
+        "create", "token", f"{name}-recon", "-n", secured.ns, "--duration=1h"
+    ).stdout.strip()
+    path = secured.workdir / f"{name}-runner.kubeconfig"
+    return write(path, token_kubeconfig(stack.server, Path(stack.ca_cert), token))
+
+
+def test_runner_token_reaches_its_own_status_and_nothing_else(
+    stack: StackHandle, secured: Secured, two_running: tuple[str, str]
+) -> None:
+    mine, theirs = two_running
+    ns = secured.ns
+    api = api_for(runner_token_kubeconfig(stack, secured, mine))
+    objects, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    progress = {"status": {"progress": {"message": "allowed: own status"}}}
+
+    # what it is for works
+    own = objects.get_namespaced_custom_object("recon.dev", "v1alpha1", ns, "reconjobs", mine)
+    assert own["metadata"]["name"] == mine
+    objects.patch_namespaced_custom_object_status(
+        "recon.dev", "v1alpha1", ns, "reconjobs", mine, progress
+    )
+
+    forbidden = {
+        "read the storage Secret": lambda: core.read_namespaced_secret("minio-credentials", ns),
+        "list Secrets": lambda: core.list_namespaced_secret(ns),
+        "patch another ReconJob's status": lambda: objects.patch_namespaced_custom_object_status(
+            "recon.dev", "v1alpha1", ns, "reconjobs", theirs, progress
+        ),
+        "read another ReconJob": lambda: objects.get_namespaced_custom_object(
+            "recon.dev", "v1alpha1", ns, "reconjobs", theirs
+        ),
+        "patch its own spec": lambda: objects.patch_namespaced_custom_object(
+            "recon.dev", "v1alpha1", ns, "reconjobs", mine, {"spec": {"priority": 9}}
+        ),
+        "create a pod": lambda: core.create_namespaced_pod(
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "escape"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        ),
+        "list pods": lambda: core.list_namespaced_pod(ns),
+    }
+    for what, call in forbidden.items():
+        with pytest.raises(ApiException) as err:
+            call()
+        assert status_of(err) == 403, f"{what}: {err.value.status} {err.value.reason}"
+    assert "allowed: own status" not in json.dumps(status(stack, ns, theirs))
+
+
+def test_operator_holds_the_charts_rbac_and_no_more(stack: StackHandle, secured: Secured) -> None:
+    ns = secured.ns
+    api = api_for(secured.operator_kubeconfig)
+    auth = client.AuthorizationV1Api(api)
+
+    def allowed(verb: str, resource: str, namespace: str | None, group: str = "") -> bool:
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "verb": verb,
+                    "resource": resource,
+                    "group": group,
+                    **({"namespace": namespace} if namespace else {}),
+                }
+            },
+        }
+        return bool(auth.create_self_subject_access_review(review).status.allowed)
+
+    assert allowed("create", "jobs", ns, "batch")
+    assert allowed("get", "secrets", ns)
+    assert allowed("patch", "reconjobs/status", ns, "recon.dev")
+    assert not allowed("*", "*", None, "*"), "not cluster-admin"
+    assert not allowed("list", "secrets", ns), "Secrets are read by name, never listed"
+    assert not allowed("get", "secrets", "kube-system"), "nothing outside its namespace"
+    assert not allowed("create", "jobs", "default", "batch")
+    assert not allowed("create", "pods", ns)
+    assert not allowed("delete", "pods", ns)
+    assert not allowed("create", "clusterrolebindings", None, "rbac.authorization.k8s.io")
+    assert not allowed("escalate", "roles", ns, "rbac.authorization.k8s.io")
+    assert not allowed("bind", "roles", ns, "rbac.authorization.k8s.io")
+    # watching named namespaces asks for no namespace listing the chart does not grant
+    assert "namespaces is forbidden" not in secured.operator.log()
+    whoami = client.AuthenticationV1Api(api).create_self_subject_review(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    )
+    assert whoami.status.user_info.username.startswith(f"system:serviceaccount:{ns}:")
+
+
+def test_no_credential_appears_in_logs_events_status_or_messages(
+    stack: StackHandle, secured: Secured, two_running: tuple[str, str]
+) -> None:
+    ns = secured.ns
+    stack.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "wrong-credentials",
+        "-n",
+        ns,
+        f"--from-literal=accessKey={stack.minio_access_key}",
+        f"--from-literal=secretKey={WRONG_SECRET_KEY}",
+    )
+    stack.kubectl(
+        "create", "secret", "generic", "half-credentials", "-n", ns,
+        f"--from-literal=accessKey={stack.minio_access_key}",
+    )  # fmt: skip
+    captures.upload(stack.minio_client(), BUCKET, "sec/sleep1/", captures.files(6))
+    wrong_secret = {"credentialsSecret": "wrong-credentials"}
+    half_secret = {"credentialsSecret": "half-credentials"}
+    apply(
+        stack,
+        ns,
+        reconjob_manifest("wrong-key", "sec/sleep30/", storage=wrong_secret),
+        reconjob_manifest("half-key", "sec/sleep30/", storage=half_secret),
+        reconjob_manifest("no-capture", "nothing-here/"),
+        reconjob_manifest("done", "sec/sleep1/"),
+    )
+    wait_for(lambda: (condition(stack, ns, "wrong-key", "InputsValid") or {}).get("reason"), 30)
+    wait_for(lambda: (condition(stack, ns, "half-key", "InputsValid") or {}).get("reason"), 30)
+    wait_for(lambda: status(stack, ns, "no-capture").get("phase") == "Failed", 30)
+    stack.kubectl("wait", "--for=condition=Succeeded", "reconjob/done", "-n", ns, "--timeout=90s")
+    wrong = condition(stack, ns, "wrong-key", "InputsValid")
+    assert wrong is not None and wrong["status"] != "True", wrong
+
+    everything = {
+        "operator log": secured.operator.log(),
+        "events": stack.kubectl("get", "events", "-n", ns, "-o", "json").stdout,
+        "reconjobs": stack.kubectl("get", "reconjobs", "-n", ns, "-o", "json").stdout,
+        "jobs": json.dumps(jobs(stack, ns)),
+        "pods": stack.kubectl("get", "pods", "-n", ns, "-o", "json").stdout,
+        "runner logs": "\n".join(
+            stack.kubectl("logs", p["metadata"]["name"], "-n", ns, check=False).stdout
+            for p in pods(stack, ns, "app.kubernetes.io/managed-by=recon-operator")
+        ),
+    }
+    assert wrong["message"] in everything["reconjobs"]
+    for where, text in everything.items():
+        assert text, f"{where}: nothing to search"
+        for secret in (stack.minio_secret_key, WRONG_SECRET_KEY):
+            assert secret not in text, f"a secret key appears in the {where}"
+
+
+def securely_configured(container: dict[str, Any], pod_spec: dict[str, Any]) -> None:
+    pod_sc = pod_spec.get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+    assert sc.get("runAsNonRoot") is True or pod_sc.get("runAsNonRoot") is True
+    uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+    assert uid is not None and uid != 0
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc.get("privileged") in (None, False)
+    assert sc["capabilities"].get("drop") == ["ALL"]
+    assert not sc["capabilities"].get("add")
+    assert (sc.get("seccompProfile") or pod_sc.get("seccompProfile"))["type"] == "RuntimeDefault"
+    for volume in pod_spec.get("volumes") or ():
+        assert "hostPath" not in volume, volume
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod_spec.get(key), key
+    for env in container.get("env") or ():
+        if "KEY" in env["name"]:
+            assert "value" not in env and "secretKeyRef" in env["valueFrom"], env
+
+
+def test_runner_pods_run_non_root_read_only_without_capabilities(
+    stack: StackHandle, secured: Secured, two_running: tuple[str, str]
+) -> None:
+    mine, _ = two_running
+    ns = secured.ns
+    (job,) = [j for j in jobs(stack, ns) if j["metadata"]["name"] == f"{mine}-recon"]
+    template = job["spec"]["template"]["spec"]
+    (container,) = template["containers"]
+    securely_configured(container, template)
+    uid = get(stack, ns, mine)["metadata"]["uid"]
+    (pod,) = pods(stack, ns, f"recon.dev/reconjob-uid={uid}")
+    (container,) = pod["spec"]["containers"]
+    securely_configured(container, pod["spec"])
+    assert pod["spec"]["serviceAccountName"] == f"{mine}-recon"
