@@ -143,10 +143,12 @@ def completed(job: ReconJob, now: datetime, removed_outputs: int) -> Transition:
     )
     if conditions.is_true(job.status.conditions, ConditionType.RUNNING):
         change.condition(ConditionType.RUNNING, False, "Cancelled", "the runner was stopped")
-    if job.status.outputs is not None:
-        # Reported while the runner was being stopped, and removed with the partial outputs.
-        change.set("outputs", None).set("metrics", None)
-    return change.result()
+    result = change.result()
+    # Outputs a runner reported while it was being stopped were removed with the partial
+    # outputs; the report may not have reached this copy of the status yet, so the fields
+    # are cleared unconditionally (null in a merge patch: a no-op when absent).
+    result.patch.update(outputs=None, metrics=None)
+    return result
 
 
 def expire(job: ReconJob, now: datetime) -> Transition:

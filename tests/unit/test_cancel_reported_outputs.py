@@ -49,3 +49,11 @@ def test_confirm_without_outputs_still_cancels() -> None:
     job = requested(reconjob(status={"phase": "Running"}))
     d = decide(job, "requested", "confirmed", T0 + timedelta(seconds=1), TTL)
     assert d.action is Action.CANCEL
+
+
+def test_cancelled_clears_outputs_even_when_this_copy_has_not_seen_them() -> None:
+    """The runner's last report may still be on its way to the operator's cache."""
+    job = requested(reconjob(status={"phase": "Running"}))
+    patch = completed(job, T0, removed_outputs=3).patch
+    assert "outputs" in patch and patch["outputs"] is None
+    assert "metrics" in patch and patch["metrics"] is None
