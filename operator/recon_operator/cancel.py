@@ -64,7 +64,13 @@ def decide(
     phase = job.status.phase
     change = StatusChange(job, now)
     if new is not None and phase is not None and phase.terminal:
-        change.note("CancelIgnored", f"{CANCEL_ANNOTATION}={new} ignored: the job already {phase}")
+        message = f"{CANCEL_ANNOTATION}={new} ignored: the job already {phase}"
+        change.note("CancelIgnored", message)
+        # A request that stood when the job finished is moot now, not pending.
+        if conditions.is_true(job.status.conditions, ConditionType.CANCEL_REQUESTED):
+            change.condition(ConditionType.CANCEL_REQUESTED, False, "Finished", message)
+        if job.status.cancel is not None:
+            change.set("cancel", None)
         return Decision(Action.IGNORE, change.result())
     if new == CANCEL_REQUESTED:
         expires = now + timedelta(seconds=ttl_seconds)

@@ -57,3 +57,13 @@ def test_cancelled_clears_outputs_even_when_this_copy_has_not_seen_them() -> Non
     patch = completed(job, T0, removed_outputs=3).patch
     assert "outputs" in patch and patch["outputs"] is None
     assert "metrics" in patch and patch["metrics"] is None
+
+
+def test_confirm_on_a_finished_job_clears_the_standing_request() -> None:
+    job = requested(reconjob(status={"phase": "Running"}))
+    job = apply_status(job, {"phase": "Succeeded"})
+    d = decide(job, "requested", "confirmed", T0 + timedelta(seconds=1), TTL)
+    assert d.action is Action.IGNORE
+    job = apply_status(job, d.transition.patch)
+    assert job.status.phase == Phase.SUCCEEDED and job.status.cancel is None
+    assert job.status.condition(ConditionType.CANCEL_REQUESTED.value).status == "False"
