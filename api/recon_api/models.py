@@ -7,6 +7,7 @@ server enforces. The operator and the runner read and write resources through th
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,49 +16,133 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from recon_api.constants import MeshFormat, Phase, Preset, Stage
 
-# Kubernetes resource.Quantity, unsigned (a negative cpu or memory request makes no sense).
+# Kubernetes resource.Quantity, unsigned (a negative cpu or memory request makes no sense):
+# a decimal number, then a binary SI suffix (Ki..Ei), a decimal SI suffix (n, u, m, k..E) or a
+# decimal exponent. Kubernetes reads the exponent as an integer and builds 10**exponent, so
+# a fractional one ("1e1.5") is refused by the Job API and a huge one ("1e100000000") costs
+# the API server seconds of CPU and gigabytes of memory: exponents stop at 18, as the SI
+# suffixes do (E = 1e18).
 QUANTITY_PATTERN = (
-    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+    r"([KMGTPE]i|[numkMGTPE]|[eE][+-]?(1[0-8]|[0-9]))?$"
 )
+MAX_QUANTITY_LENGTH = 32
 # Names of buckets as S3/MinIO accept them.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 # An object key prefix: relative, and either empty or ending in "/" so it names a folder.
 PREFIX_PATTERN = r"^$|^[^/].*/$"
 # DNS-1123 subdomain, the shape of Secret and PriorityClass names.
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# host:port, a DNS name or an IP address (IPv6 in brackets). Spelled out in ASCII because
+# \s is ASCII whitespace to the API server (Go RE2) but Unicode whitespace to pydantic.
+ENDPOINT_PATTERN = r"^[-A-Za-z0-9._:\[\]]+$"
+MAX_ENDPOINT_LENGTH = 261  # a 253-character DNS name, ":" and a port
+
+# Label keys (nodeSelector keys, toleration keys) as Kubernetes checks them: an optional
+# DNS-subdomain prefix and "/", then a name. The first pattern checks the shape, the second
+# the lengths (prefix at most 253, name at most 63); a key must match both.
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_KEY_LENGTHS_PATTERN = r"^([^/]{1,253}/)?[^/]{1,63}$"
+MAX_LABEL_KEY_LENGTH = 253 + 1 + 63
+# Label values: empty, or up to 63 alphanumerics, "-", "_" and "." that start and end
+# alphanumeric.
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+MAX_LABEL_VALUE_LENGTH = 63
+MAX_NODE_SELECTOR_LABELS = 64
+MAX_TOLERATIONS = 64
+LABEL_KEY_RULE = (
+    "a label key: an optional DNS subdomain prefix of at most 253 characters and '/', then "
+    "a name of at most 63 characters (letters, digits, '-', '_' and '.', starting and "
+    "ending with a letter or digit)"
+)
+LABEL_VALUE_RULE = (
+    "a label value: empty, or at most 63 characters (letters, digits, '-', '_' and '.', "
+    "starting and ending with a letter or digit)"
+)
+TOLERATION_SECONDS_RULE = "tolerationSeconds needs effect NoExecute"
+EXISTS_VALUE_RULE = "value must be empty when operator is Exists"
+EMPTY_KEY_RULE = "operator must be Exists when key is empty (that matches every taint)"
 
 MAX_EXPECTED_VIEWS = 1024
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _cel_string(pattern: str) -> str:
+    """A regular expression as a CEL single-quoted string literal."""
+    return "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _is_label_key(key: str) -> bool:
+    return (
+        re.fullmatch(LABEL_KEY_PATTERN, key) is not None
+        and re.fullmatch(LABEL_KEY_LENGTHS_PATTERN, key) is not None
+    )
+
+
+def _json_integer(value: object) -> object:
+    """What the API server takes for an integer: a JSON integer, or a number with no
+    fractional part (5.0, 1e3), within int64. Strings and booleans are refused, as the API
+    server refuses them."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer, not a fraction")
+        value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("must fit in a 64-bit integer")
+    return value
 
 
 def _quantity_to_str(value: object) -> object:
-    # YAML turns `cpu: 4` into an int; Kubernetes accepts both, so do we.
+    # YAML turns `cpu: 4` into an int; Kubernetes accepts an integer (or a number with no
+    # fractional part) and a string, so do we. Fractions must be strings ("0.5", "500m").
     if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
+        raise ValueError("must be a quantity string or a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError('must be a whole number or a quantity string such as "500m"')
+        value = int(value)
+    if isinstance(value, int):
+        if not 0 <= value <= INT64_MAX:
+            raise ValueError(f"must be between 0 and {INT64_MAX}")
         return str(value)
     return value
 
 
+# Integers and booleans as the API server reads them: no "5" for 5, no "true" for true.
+JSON_INTEGER = BeforeValidator(_json_integer)
+Int = Annotated[int, JSON_INTEGER]
+Bool = Annotated[bool, Strict()]
 Quantity = Annotated[
     str,
     BeforeValidator(_quantity_to_str),
-    StringConstraints(pattern=QUANTITY_PATTERN),
+    StringConstraints(pattern=QUANTITY_PATTERN, max_length=MAX_QUANTITY_LENGTH),
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
             "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
+            "maxLength": MAX_QUANTITY_LENGTH,
             "pattern": QUANTITY_PATTERN,
         }
     ),
+]
+LabelValue = Annotated[
+    str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=MAX_LABEL_VALUE_LENGTH)
 ]
 
 
@@ -95,7 +180,7 @@ class InputSpec(ApiModel):
         pattern=PREFIX_PATTERN,
         max_length=1024,
     )
-    expected_views: int = Field(
+    expected_views: Int = Field(
         default=6,
         ge=1,
         le=MAX_EXPECTED_VIEWS,
@@ -152,10 +237,10 @@ class StorageSpec(ApiModel):
             "Defaults to the operator's RECON_STORAGE_ENDPOINT."
         ),
         min_length=1,
-        max_length=512,
-        pattern=r"^[^/\s]+$",
+        max_length=MAX_ENDPOINT_LENGTH,
+        pattern=ENDPOINT_PATTERN,
     )
-    secure: bool | None = Field(
+    secure: Bool | None = Field(
         default=None,
         description="Use HTTPS. Defaults to the operator's RECON_STORAGE_SECURE.",
     )
@@ -180,25 +265,19 @@ class ReconstructionSpec(ApiModel):
             "The fields below override single values of the preset."
         ),
     )
-    grid_resolution: int | None = Field(
+    grid_resolution: Annotated[int, Field(ge=32, le=1024), JSON_INTEGER] | None = Field(
         default=None,
-        ge=32,
-        le=1024,
         description="TSDF voxel grid resolution along the longest side of the object.",
     )
-    iterations: int | None = Field(
+    iterations: Annotated[int, Field(ge=0, le=20000), JSON_INTEGER] | None = Field(
         default=None,
-        ge=0,
-        le=20000,
         description="Mesh refinement iterations (0 skips refinement).",
     )
-    texture_size: int | None = Field(
+    texture_size: Annotated[int, Field(ge=64, le=8192), JSON_INTEGER] | None = Field(
         default=None,
-        ge=64,
-        le=8192,
         description="Texture atlas width and height in pixels.",
     )
-    seed: int = Field(
+    seed: Int = Field(
         default=0,
         ge=0,
         le=2**31 - 1,
@@ -209,11 +288,47 @@ class ReconstructionSpec(ApiModel):
 class Toleration(ApiModel):
     """A core/v1 Toleration, copied onto the runner's pod."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            # The cross-field rules of the Pod API, so a toleration the Job would be refused
+            # for is refused at `kubectl apply`, naming the field.
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.tolerationSeconds) || "
+                    "(has(self.effect) && self.effect == 'NoExecute')",
+                    "message": TOLERATION_SECONDS_RULE,
+                    "fieldPath": ".tolerationSeconds",
+                },
+                {
+                    "rule": "!has(self.operator) || self.operator != 'Exists' || "
+                    "!has(self.value) || self.value == ''",
+                    "message": EXISTS_VALUE_RULE,
+                    "fieldPath": ".value",
+                },
+                {
+                    "rule": "(has(self.key) && self.key != '') || "
+                    "(has(self.operator) && self.operator == 'Exists')",
+                    "message": EMPTY_KEY_RULE,
+                    "fieldPath": ".operator",
+                },
+            ]
+        }
+    )
+
     key: str | None = Field(
         default=None,
-        description="Taint key the toleration applies to; empty with operator Exists "
-        "matches every taint.",
-        max_length=317,
+        description="Taint key the toleration applies to (a label key); empty with operator "
+        "Exists matches every taint.",
+        max_length=MAX_LABEL_KEY_LENGTH,
+        pattern=r"^$|" + LABEL_KEY_PATTERN,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self == '' || self.matches({_cel_string(LABEL_KEY_LENGTHS_PATTERN)})",
+                    "message": f"must be {LABEL_KEY_RULE}",
+                }
+            ]
+        },
     )
     operator: Literal["Exists", "Equal"] | None = Field(
         default=None,
@@ -221,24 +336,44 @@ class Toleration(ApiModel):
     )
     value: str | None = Field(
         default=None,
-        description="Taint value to match when operator is Equal.",
-        max_length=63,
+        description="Taint value to match when operator is Equal (a label value); empty "
+        "when operator is Exists.",
+        max_length=MAX_LABEL_VALUE_LENGTH,
+        pattern=LABEL_VALUE_PATTERN,
     )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None,
         description="Taint effect to match; empty matches all effects.",
     )
-    toleration_seconds: int | None = Field(
+    toleration_seconds: Int | None = Field(
         default=None,
-        description="For NoExecute: how long the pod stays bound after the taint appears.",
+        description="For effect NoExecute only: how long the pod stays bound after the "
+        "taint appears.",
         json_schema_extra={"format": "int64"},
     )
+
+    @field_validator("key")
+    @classmethod
+    def _label_key(cls, key: str | None) -> str | None:
+        if key and not _is_label_key(key):
+            raise ValueError(f"must be {LABEL_KEY_RULE}")
+        return key
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(TOLERATION_SECONDS_RULE)
+        if self.operator == "Exists" and self.value:
+            raise ValueError(EXISTS_VALUE_RULE)
+        if not self.key and self.operator != "Exists":
+            raise ValueError(EMPTY_KEY_RULE)
+        return self
 
 
 class ResourcesSpec(ApiModel):
     """What the runner's pod asks the scheduler for, and where it may run."""
 
-    gpus: int = Field(
+    gpus: Int = Field(
         default=1,
         ge=0,
         le=16,
@@ -252,13 +387,27 @@ class ResourcesSpec(ApiModel):
         default="16Gi",
         description='Memory request and limit as a Kubernetes quantity (e.g. "16Gi").',
     )
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[str, LabelValue] = Field(
         default_factory=dict,
-        description="Node labels the runner's pod must match.",
+        description="Node labels the runner's pod must match (label keys and values).",
+        max_length=MAX_NODE_SELECTOR_LABELS,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(k, k.matches("
+                    + _cel_string(LABEL_KEY_PATTERN)
+                    + ") && k.matches("
+                    + _cel_string(LABEL_KEY_LENGTHS_PATTERN)
+                    + "))",
+                    "message": f"every key must be {LABEL_KEY_RULE}",
+                }
+            ]
+        },
     )
     tolerations: list[Toleration] = Field(
         default_factory=list,
         description="Tolerations for the runner's pod (e.g. for tainted GPU nodes).",
+        max_length=MAX_TOLERATIONS,
     )
     priority_class_name: str = Field(
         default="",
@@ -266,6 +415,14 @@ class ResourcesSpec(ApiModel):
         max_length=253,
         pattern=r"^$|" + DNS_SUBDOMAIN_PATTERN,
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, labels: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in labels if not _is_label_key(key)]
+        if bad:
+            raise ValueError(f"every key must be {LABEL_KEY_RULE}; {bad[0][:80]!r} is not")
+        return labels
 
 
 class ReconJobSpec(ApiModel):
@@ -289,19 +446,19 @@ class ReconJobSpec(ApiModel):
         default_factory=ResourcesSpec,
         description="Compute requests and placement of the runner's pod.",
     )
-    priority: int = Field(
+    priority: Int = Field(
         default=0,
         ge=-1_000_000,
         le=1_000_000,
         description="Queue priority: higher runs first; equal priority runs in creation order.",
     )
-    timeout_seconds: int = Field(
+    timeout_seconds: Int = Field(
         default=3600,
         ge=1,
         le=7 * 24 * 3600,
         description="Wall-clock limit of the run (the Job's activeDeadlineSeconds).",
     )
-    retries: int = Field(
+    retries: Int = Field(
         default=2,
         ge=0,
         le=10,

@@ -10,9 +10,10 @@ nulls), and each is sent to the API server as a server-side dry-run create, the 
   an exception and the API server accepts each of them (dry-run again), and the runner's
   environment round-trips to the same parameters.
 * The API server and the pydantic model, which the CRD is generated from, agree on what
-  is valid. Where they do not, the disagreement must belong to a named kind below; each
-  kind is pinned by a strict-xfail test further down (so a fix shows up as XPASS), and the
-  counts are printed at the end of the module.
+  is valid. Where they do not, the disagreement must belong to a named kind below (unknown
+  fields, which the operator ignores; nulls, which the API server drops and defaults), and
+  the counts are printed at the end of the module. Disagreements found and fixed earlier
+  are kept as plain tests further down.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from recon_api.crd import model_schema
 from recon_api.models import (
     BUCKET_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
+    ENDPOINT_PATTERN,
+    MAX_ENDPOINT_LENGTH,
+    MAX_QUANTITY_LENGTH,
     PREFIX_PATTERN,
     QUANTITY_PATTERN,
     ReconJob,
@@ -58,9 +62,6 @@ pytestmark = pytest.mark.stack
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "reconjob.yaml"
 SETTINGS = Settings(runner_image="registry.example/recon-runner:test")
-INT64 = 2**63
-# What Go's RE2 means by \s (the API server's pattern engine): ASCII only, no \v.
-GO_SPACE = "\t\n\f\r "
 
 Json = Any
 
@@ -182,7 +183,9 @@ label_key = st.one_of(
 label_value = st.one_of(st.just(""), label_name)
 quantity = st.one_of(
     st.integers(0, 2**31 - 1),
-    _regex(QUANTITY_PATTERN, st.characters(codec="ascii")).filter(lambda s: len(s) < 40),
+    _regex(QUANTITY_PATTERN, st.characters(codec="ascii")).filter(
+        lambda s: len(s) <= MAX_QUANTITY_LENGTH
+    ),
 )
 toleration = st.one_of(
     st.fixed_dictionaries(
@@ -233,7 +236,9 @@ valid_spec = st.fixed_dictionaries(
         "storage": st.fixed_dictionaries(
             {},
             optional={
-                "endpoint": _regex(r"[^/\s]{1,80}"),
+                "endpoint": _regex(ENDPOINT_PATTERN).filter(
+                    lambda s: len(s) <= MAX_ENDPOINT_LENGTH
+                ),
                 "secure": st.booleans(),
                 "credentialsSecret": _regex(DNS_SUBDOMAIN_PATTERN).filter(lambda s: len(s) <= 253),
             },
@@ -404,72 +409,27 @@ def _model_errors(spec: Json) -> list[tuple[str, ...]] | None:
     return None
 
 
-def _strict_model_accepts(spec: Json) -> bool:
-    try:
-        ReconJobSpec.model_validate_json(json.dumps(spec), strict=True)
-    except ValidationError:
-        return False
-    return True
-
-
 def why_api_refuses_but_model_accepts(spec: Json, message: str) -> str | None:
     if "unknown field" in message and _unknown_fields(spec):
         return "unknown field: API server refuses it (strict field validation), model ignores it"
-    if any(isinstance(v, int) and not -INT64 <= v < INT64 for _, v in _walk(spec)):
-        return "integer beyond int64: API server refuses, unbounded model field accepts"
-    if any(
-        path[-1:] in (("cpu",), ("memory",)) and isinstance(v, float) for path, v in _walk(spec)
-    ):
-        return "float cpu/memory: model turns it into a string, API server refuses a number"
-    if not _strict_model_accepts(spec):
-        return "lax coercion: model turns '5', true, 5.0 or 'true' into the field's type"
     return None
-
-
-def endpoint_space_mismatch(spec: Json, errors: list[tuple[str, ...]]) -> bool:
-    """The endpoint has whitespace that Go's \\s misses and pydantic's (unicode) \\s sees."""
-    endpoint = spec.get("storage", {}).get("endpoint") if isinstance(spec, dict) else None
-    if not isinstance(endpoint, str) or set(errors) != {("storage", "endpoint")}:
-        return False
-    go_ok = re.fullmatch(r"[^/" + re.escape(GO_SPACE) + r"]+", endpoint, re.ASCII) is not None
-    return go_ok and re.search(r"\s", endpoint) is not None
 
 
 def why_api_admits_but_model_refuses(spec: Json, stored: dict[str, Any]) -> str | None:
     if any(v is None for _, v in _walk(spec)) and _model_errors(stored["spec"]) is None:
         return "null: API server drops nulls and defaults the field, model refuses null"
-    errors = _model_errors(stored["spec"]) or []
-    if endpoint_space_mismatch(stored["spec"], errors):
-        return "BUG endpoint with non-ASCII whitespace or \\v: admitted, model cannot parse it"
     return None
 
 
-POD_FIELDS = re.compile(r"spec\.template\.spec\.(tolerations|nodeSelector)")
-# Kubernetes parses a quantity's exponent as an integer and builds 10**exponent: a
-# fractional exponent ("1e1.5") is refused, and a huge one ("1e100000000") keeps the API
-# server busy for tens of seconds per request. QUANTITY_PATTERN admits both.
-FRACTIONAL_EXPONENT = re.compile(r"[eE][+-]?([0-9]*\.[0-9]*)$")
+# Kubernetes parses a quantity's exponent as an integer and builds 10**exponent: a huge one
+# ("1e100000000") keeps the API server busy for tens of seconds per Job request, so the CRD
+# must never admit one (QUANTITY_PATTERN stops exponents at 18).
 EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)$")
-# Exponents up to this were measured to parse in under 0.1 s; larger ones are not sent.
-SAFE_EXPONENT = 100_000
 
 
-def huge_exponent(quantity: str) -> bool:
+def exponent(quantity: str) -> int:
     match = EXPONENT.search(quantity)
-    return match is not None and abs(int(match.group(1))) > SAFE_EXPONENT
-
-
-def why_job_is_refused(job: ReconJob, message: str) -> str | None:
-    """The known reasons the API server refuses a Job built from an admitted ReconJob."""
-    fields = re.findall(r"spec\.template\.spec\.[A-Za-z]+", message)
-    if fields and all(POD_FIELDS.match(f) for f in fields):
-        return "BUG nodeSelector/tolerations unchecked by the CRD"
-    resources = job.spec.resources
-    if "quantities must match" in message and any(
-        FRACTIONAL_EXPONENT.search(q) for q in (resources.cpu, resources.memory)
-    ):
-        return "BUG cpu/memory with a fractional exponent admitted by QUANTITY_PATTERN"
-    return None
+    return abs(int(match.group(1))) if match else 0
 
 
 # ------------------------------------------------------------------ the properties
@@ -493,8 +453,6 @@ def check_spec(api: ApiServer, spec: Json) -> None:
         why = why_api_admits_but_model_refuses(spec, stored)
         assert why, f"API server admitted a spec the model refuses ({model_errors}):\n{spec}"
         OUTCOMES[f"API admits, model refuses raw spec ({why.split(':')[0]})"] += 1
-        if why.startswith("BUG"):
-            return  # pinned by test_admitted_endpoints_parse (xfail, strict)
     else:
         OUTCOMES["both admit"] += 1
 
@@ -505,13 +463,7 @@ def check_spec(api: ApiServer, spec: Json) -> None:
     assert job.spec == ReconJobSpec.model_validate(spec if model_errors is None else stored["spec"])
     params = runner_params(job, SETTINGS)
     resources = job.spec.resources
-    if huge_exponent(resources.cpu) or huge_exponent(resources.memory):
-        # Admitted, but the Job would tie up the API server: pinned by
-        # test_crd_refuses_quantities_kubernetes_cannot_parse; not sent.
-        OUTCOMES["admitted, Job not sent (BUG huge quantity exponent)"] += 1
-        children_to_send = False
-    else:
-        children_to_send = True
+    assert exponent(resources.cpu) <= 18 and exponent(resources.memory) <= 18, resources
     assert RunnerParams.from_env(params.to_env()) == params
     children = [
         build_job(job, SETTINGS),
@@ -519,16 +471,12 @@ def check_spec(api: ApiServer, spec: Json) -> None:
         build_role(job),
         build_role_binding(job),
     ]
-    for child in children if children_to_send else []:
+    for child in children:
         refusal = api.child_refusal(child)
-        if refusal is None:
-            continue
-        why = why_job_is_refused(job, refusal) if child["kind"] == "Job" else None
-        assert why, (
+        assert refusal is None, (
             f"the API server refuses the {child['kind']} built for an admitted ReconJob: "
             f"{refusal}\n{spec}"
         )
-        OUTCOMES[f"admitted, Job refused ({why})"] += 1
 
 
 @settings(
@@ -561,79 +509,143 @@ def test_admitted_long_names_make_valid_children(api: ApiServer) -> None:
             assert api.child_refusal(child) is None
 
 
-# ------------------------------------------------------------------ known mismatches, pinned
+# ------------------------------------------------------------------ mismatches found and fixed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage.endpoint pattern ^[^/\\s]+$ means ASCII whitespace to the API server (Go "
-    "RE2) but unicode whitespace to pydantic (Rust regex): the API server admits endpoints "
-    "the operator cannot parse",
-)
-def test_admitted_endpoints_parse(api: ApiServer) -> None:
-    for endpoint in ("minio\u00a0svc:9000", "minio\u2003:9000", "minio\x0b:9000"):
-        verdict = api.reconjob({"input": {"bucket": "scans"}, "storage": {"endpoint": endpoint}})
-        if verdict.admitted:
-            assert verdict.stored is not None
-            ReconJob.model_validate({**verdict.stored, "metadata": {"uid": "u", "name": "n"}})
+def _admitted_job_is_accepted(api: ApiServer, spec: Json) -> None:
+    verdict = api.reconjob(spec)
+    assert verdict.admitted, f"{verdict.message}\n{spec}"
+    assert verdict.stored is not None
+    verdict.stored["metadata"]["uid"] = str(uuid.uuid4())
+    job = ReconJob.model_validate(verdict.stored)
+    assert api.child_refusal(build_job(job, SETTINGS)) is None, spec
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CRD does not check nodeSelector keys/values or toleration consistency, so "
-    "it admits ReconJobs whose Job the API server then refuses",
-)
-def test_admitted_placement_gives_a_valid_job(api: ApiServer) -> None:
-    for resources in (
-        {"nodeSelector": {"gpu type": "a100"}},
-        {"nodeSelector": {"gpu": "a100 80gb"}},
-        {"tolerations": [{"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 60}]},
-        {"tolerations": [{"key": "gpu", "operator": "Exists", "value": "yes"}]},
-        {"tolerations": [{"operator": "Equal", "value": "yes"}]},
+def test_endpoints_mean_the_same_to_the_api_server_and_the_model(api: ApiServer) -> None:
+    """Whitespace outside ASCII (or \\v) was admitted by the API server's \\s and refused by
+    the model's; the endpoint's characters are now spelled out for both."""
+    for endpoint in ("minio\u00a0svc:9000", "minio\u2003:9000", "minio\x0b:9000", "a b:1"):
+        spec = {"input": {"bucket": "scans"}, "storage": {"endpoint": endpoint}}
+        verdict = api.reconjob(spec)
+        assert not verdict.admitted, endpoint
+        assert "spec.storage.endpoint" in verdict.message, verdict.message
+        assert _model_errors(spec) == [("storage", "endpoint")], endpoint
+    for endpoint in ("minio.minio.svc:9000", "[::1]:9000", "10.0.0.7:9000"):
+        _admitted_job_is_accepted(
+            api, {"input": {"bucket": "scans"}, "storage": {"endpoint": endpoint}}
+        )
+
+
+def test_placement_the_pod_api_refuses_is_refused_at_apply(api: ApiServer) -> None:
+    """nodeSelector labels and tolerations the Job would be refused for are refused when
+    the ReconJob is applied, with a message naming the field."""
+    for resources, field, text in (
+        ({"nodeSelector": {"gpu type": "a100"}}, "spec.resources.nodeSelector", "label key"),
+        ({"nodeSelector": {"a" * 254 + "/gpu": "x"}}, "spec.resources.nodeSelector", "253"),
+        ({"nodeSelector": {"gpu": "a100 80gb"}}, "spec.resources.nodeSelector.gpu", "match"),
+        (
+            {"tolerations": [{"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 60}]},
+            "spec.resources.tolerations[0].tolerationSeconds",
+            "tolerationSeconds needs effect NoExecute",
+        ),
+        (
+            {"tolerations": [{"key": "gpu", "operator": "Exists", "value": "yes"}]},
+            "spec.resources.tolerations[0].value",
+            "value must be empty when operator is Exists",
+        ),
+        (
+            {"tolerations": [{"operator": "Equal", "value": "yes"}]},
+            "spec.resources.tolerations[0].operator",
+            "operator must be Exists when key is empty",
+        ),
+        (
+            {"tolerations": [{"key": "gpu type", "operator": "Exists"}]},
+            "spec.resources.tolerations[0].key",
+            "match",
+        ),
+        (
+            {"tolerations": [{"key": "x" * 64, "operator": "Exists"}]},
+            "spec.resources.tolerations[0].key",
+            "label key",
+        ),
     ):
-        verdict = api.reconjob({"input": {"bucket": "scans"}, "resources": resources})
-        if verdict.admitted:
-            assert verdict.stored is not None
-            verdict.stored["metadata"]["uid"] = str(uuid.uuid4())
-            job = build_job(ReconJob.model_validate(verdict.stored), SETTINGS)
-            assert api.child_refusal(job) is None, resources
+        spec = {"input": {"bucket": "scans"}, "resources": resources}
+        verdict = api.reconjob(spec)
+        assert not verdict.admitted, resources
+        assert field in verdict.message and text in verdict.message, verdict.message
+        assert _model_errors(spec) is not None, resources
+    _admitted_job_is_accepted(
+        api,
+        {
+            "input": {"bucket": "scans"},
+            "resources": {
+                "nodeSelector": {"nvidia.com/gpu.product": "A100-SXM4-80GB", "zone": ""},
+                "tolerations": [
+                    {"operator": "Exists"},
+                    {"key": "gpu", "value": "yes", "effect": "NoSchedule"},
+                    {
+                        "key": "node.kubernetes.io/unreachable",
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                        "tolerationSeconds": 30,
+                    },
+                ],
+            },
+        },
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QUANTITY_PATTERN allows fractional and unbounded exponents: the Job API refuses "
-    "'1e1.5' and '1e22393756809954800000', and spends over 25 s of CPU per request on "
-    "'1e100000000' before timing out (504)",
-)
 def test_crd_refuses_quantities_kubernetes_cannot_parse(api: ApiServer) -> None:
-    # Only the ReconJob is sent: the CRD checks the pattern, which is cheap. Sending the
-    # Job for the huge exponents is what ties up the API server.
+    # Only the ReconJob is sent for the refused ones: the CRD checks the pattern, which is
+    # cheap. Sending a Job with a huge exponent is what ties up the API server.
     for quantity in (
         "1e1.5",
         ".5e.5",
+        "1e19",
         "1e100000000",
         "36e2239375680995486",
         "1e22393756809954800000",
+        "1" * (MAX_QUANTITY_LENGTH + 1),
     ):
         verdict = api.reconjob({"input": {"bucket": "scans"}, "resources": {"memory": quantity}})
         assert not verdict.admitted, quantity
+        assert "spec.resources.memory" in verdict.message, verdict.message
+    for cpu, memory in (("1e-3", "1E18"), ("250m", "64Ei"), (".5", "1e+9"), (2, 2**40)):
+        _admitted_job_is_accepted(
+            api, {"input": {"bucket": "scans"}, "resources": {"cpu": cpu, "memory": memory}}
+        )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the model parses in pydantic's lax mode (and turns float quantities into "
-    "strings), so it accepts values the CRD generated from it refuses",
-)
 def test_model_refuses_what_the_api_server_refuses(api: ApiServer) -> None:
     for spec in (
         {"input": {"bucket": "scans", "expectedViews": "5"}},
         {"input": {"bucket": "scans", "expectedViews": True}},
+        {"input": {"bucket": "scans", "expectedViews": 5.5}},
         {"input": {"bucket": "scans"}, "storage": {"secure": "true"}},
         {"input": {"bucket": "scans"}, "resources": {"cpu": 0.5}},
+        {"input": {"bucket": "scans"}, "resources": {"cpu": -1}},
+        {"input": {"bucket": "scans"}, "priority": 2**63},
         {
             "input": {"bucket": "scans"},
-            "resources": {"tolerations": [{"tolerationSeconds": 2**70}]},
+            "resources": {
+                "tolerations": [{"key": "k", "effect": "NoExecute", "tolerationSeconds": 2**70}]
+            },
         },
     ):
-        assert not api.reconjob(spec).admitted
+        assert not api.reconjob(spec).admitted, spec
         assert _model_errors(spec) is not None, spec
+
+
+def test_model_admits_what_the_api_server_admits(api: ApiServer) -> None:
+    """A number with no fractional part is an integer to the API server (stored as one)."""
+    for spec in (
+        {"input": {"bucket": "scans", "expectedViews": 5.0}},
+        {"input": {"bucket": "scans"}, "resources": {"cpu": 4.0}},
+        {"input": {"bucket": "scans"}, "retries": 1e0},
+    ):
+        verdict = api.reconjob(spec)
+        assert verdict.admitted, verdict.message
+        assert verdict.stored is not None
+        assert ReconJobSpec.model_validate(spec) == ReconJobSpec.model_validate(
+            verdict.stored["spec"]
+        )

@@ -154,3 +154,166 @@ def test_resource_wrapper_resolves_output_from_its_uid() -> None:
     assert job.output_bucket() == "scans"
     assert job.output_prefix() == "p/output/u-1/"
     assert job.status.queue_position == 3
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    ["4", "500m", "16Gi", "1.5", ".5", "1.", "1e3", "1E18", "2e-3", "0", "100Ki", "1u", "7n", "8E"],
+)
+def test_kubernetes_quantities_are_accepted(quantity: str) -> None:
+    assert spec(resources={"cpu": quantity, "memory": quantity}).resources.memory == quantity
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [
+        "1e1.5",  # Kubernetes reads the exponent as an integer
+        ".5e.5",
+        "1e19",  # exponents stop at 18, as the SI suffixes do
+        "1e100000000",  # 10**100000000 costs the API server seconds and gigabytes
+        "36e2239375680995486",
+        "1" * 33,  # longer than any quantity needs
+        "-1",
+        "1 Gi",
+        "1gi",
+        "1e",
+        "",
+    ],
+)
+def test_quantities_kubernetes_cannot_parse_cheaply_are_refused(quantity: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        spec(resources={"memory": quantity})
+    assert "memory" in str(err.value)
+
+
+def test_numeric_quantities_follow_the_api_server() -> None:
+    """An integer (or a number with no fraction, as the API server stores it) is a quantity;
+    a fraction must be written as a string."""
+    assert spec(resources={"cpu": 8.0}).resources.cpu == "8"
+    assert spec(resources={"memory": 2**63 - 1}).resources.memory == str(2**63 - 1)
+    for bad in (0.5, -1, 2**63, True, float("inf")):
+        with pytest.raises(ValidationError):
+            spec(resources={"cpu": bad})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"input": {"bucket": "scans", "expectedViews": "5"}}, "expectedViews"),
+        ({"input": {"bucket": "scans", "expectedViews": True}}, "expectedViews"),
+        ({"input": {"bucket": "scans", "expectedViews": 5.5}}, "expectedViews"),
+        ({"storage": {"secure": "true"}}, "secure"),
+        ({"storage": {"secure": 1}}, "secure"),
+        ({"priority": "1"}, "priority"),
+        ({"reconstruction": {"iterations": "100"}}, "iterations"),
+        ({"resources": {"tolerations": [{"tolerationSeconds": 2**70}]}}, "tolerationSeconds"),
+    ],
+)
+def test_values_of_the_wrong_json_type_are_refused(
+    overrides: dict[str, object], field: str
+) -> None:
+    """The API server refuses "5" for an integer and "true" for a boolean; so does the model."""
+    body: dict[str, object] = {"input": {"bucket": "scans"}, **overrides}
+    with pytest.raises(ValidationError) as err:
+        ReconJobSpec.model_validate(body)
+    assert field in str(err.value)
+
+
+def test_whole_numbers_are_integers_as_the_api_server_stores_them() -> None:
+    s = spec(input={"bucket": "scans", "expectedViews": 5.0}, retries=1e0)
+    assert (s.input.expected_views, s.retries) == (5, 1)
+    assert isinstance(s.input.expected_views, int)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["minio.minio.svc:9000", "127.0.0.1:9000", "[::1]:9000", "s3.example.com", "minio_1:80"],
+)
+def test_storage_endpoints_are_host_and_port(endpoint: str) -> None:
+    assert spec(storage={"endpoint": endpoint}).storage.endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "minio\u00a0svc:9000",  # no-break space: \s to pydantic, not to the API server
+        "minio\u2003:9000",
+        "minio\x0b:9000",  # vertical tab: not in Go's \s
+        "minio svc:9000",
+        "http://minio:9000",
+        "minio:9000/path",
+        "mínio:9000",
+        "a" * 262,
+    ],
+)
+def test_storage_endpoints_with_other_characters_are_refused(endpoint: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        spec(storage={"endpoint": endpoint})
+    assert "endpoint" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"gpu": "a100"},
+        {"nvidia.com/gpu.product": "A100-SXM4-80GB"},
+        {"kubernetes.io/arch": ""},
+        {"a" * 253 + "/" + "b" * 63: "c" * 63},
+    ],
+)
+def test_valid_node_selectors_are_accepted(labels: dict[str, str]) -> None:
+    assert spec(resources={"nodeSelector": labels}).resources.node_selector == labels
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"gpu type": "a100"},
+        {"gpu": "a100 80gb"},
+        {"/gpu": "x"},
+        {"Example.com/gpu": "x"},  # the prefix is a lower-case DNS name
+        {"a/b/c": "x"},
+        {"-gpu": "x"},
+        {"gpu": "-x"},
+        {"a" * 254 + "/b": "x"},
+        {"b" * 64: "x"},
+        {"gpu": "x" * 64},
+        {f"k{i}": "v" for i in range(65)},
+    ],
+)
+def test_invalid_node_selectors_are_refused(labels: dict[str, str]) -> None:
+    with pytest.raises(ValidationError) as err:
+        spec(resources={"nodeSelector": labels})
+    assert "nodeSelector" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "toleration",
+    [
+        {"operator": "Exists"},
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "gpu", "value": "yes"},
+        {"key": "gpu", "operator": "Equal", "value": "", "effect": "PreferNoSchedule"},
+        {"key": "gpu", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+    ],
+)
+def test_valid_tolerations_are_accepted(toleration: dict[str, object]) -> None:
+    assert len(spec(resources={"tolerations": [toleration]}).resources.tolerations) == 1
+
+
+@pytest.mark.parametrize(
+    ("toleration", "needle"),
+    [
+        ({"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 60}, "NoExecute"),
+        ({"key": "gpu", "tolerationSeconds": 60}, "NoExecute"),
+        ({"key": "gpu", "operator": "Exists", "value": "yes"}, "value must be empty"),
+        ({"operator": "Equal", "value": "yes"}, "operator must be Exists"),
+        ({"value": "yes"}, "operator must be Exists"),
+        ({"key": "gpu type", "operator": "Exists"}, "tolerations.0.key"),
+        ({"key": "gpu", "value": "a b"}, "value"),
+    ],
+)
+def test_inconsistent_tolerations_are_refused(toleration: dict[str, object], needle: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        spec(resources={"tolerations": [toleration]})
+    assert "tolerations.0" in str(err.value) and needle in str(err.value)
