@@ -32,6 +32,7 @@ from recon_operator.validation import (
     Limits,
     Problem,
     files_to_read,
+    load_transforms,
     validate_capture,
 )
 
@@ -189,15 +190,15 @@ def read_capture(
     def call(fn: Callable[[], T]) -> T:
         return _storage_call(fn, bucket=bucket, endpoint=where, secrets=secrets)
 
-    transforms = call(
-        lambda: _ranged_get(client, bucket, prefix + TRANSFORMS, limits.max_file_bytes + 1)
-    )
-    if transforms is None:
-        return validate_capture(None, {}, {}, expected_views=expected_views, limits=limits)
-    found: dict[str, int] = {TRANSFORMS: transforms.size}
-    # An oversized transforms.json is one problem; its (truncated) content is not read.
-    too_big = transforms.size > limits.max_file_bytes
-    wanted = [] if too_big else files_to_read(transforms.data, expected_views)
+    obj = call(lambda: _ranged_get(client, bucket, prefix + TRANSFORMS, limits.max_file_bytes + 1))
+    if obj is None:
+        transforms = load_transforms(None, 0, limits)
+        return validate_capture(transforms, {}, {}, expected_views=expected_views, limits=limits)
+    found: dict[str, int] = {TRANSFORMS: obj.size}
+    # Parsed once, here; an oversized transforms.json is one problem and is not parsed.
+    transforms = load_transforms(obj.data, obj.size, limits)
+    del obj  # only the document is needed now: its bytes are not kept during header reads
+    wanted = files_to_read(transforms, expected_views)
     headers: dict[str, bytes] = {}
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         results = list(
@@ -211,5 +212,5 @@ def read_capture(
             found[path] = obj.size
             headers[path] = obj.data
     return validate_capture(
-        transforms.data, found, headers, expected_views=expected_views, limits=limits
+        transforms, found, headers, expected_views=expected_views, limits=limits
     )

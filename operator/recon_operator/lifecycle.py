@@ -18,9 +18,12 @@ from recon_api.models import Condition, ReconJob
 
 from recon_operator import conditions
 from recon_operator.conditions import ConditionStatus
+from recon_operator.validation import format_problems
 
 # Events carry at most this much text; the full list of problems lives in the condition.
 MAX_EVENT_MESSAGE = 1000
+# The problems of a refused capture in a condition message (the schema allows 32768).
+MAX_PROBLEMS_MESSAGE = 16384
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,10 @@ def inputs_invalid(job: ReconJob, problems: Sequence[str], now: datetime) -> Tra
     """Every problem at once, in the condition and in the Event, then Failed."""
     if _finished(job):
         return Transition()
-    summary = f"{len(problems)} problem(s) in the capture: " + "; ".join(problems)
+    head = f"{len(problems)} problem(s) in the capture: "
+    # Bounded whatever the capture holds: a condition message over its schema's limit
+    # would make the whole status patch fail.
+    summary = head + format_problems(problems, MAX_PROBLEMS_MESSAGE - len(head))
     return (
         StatusChange(job, now)
         .set_phase(Phase.FAILED)

@@ -28,6 +28,16 @@ SIZE_KEYS = ("w", "h")
 # How far R^T R may stray from the identity, and det(R) from 1, before a matrix is not a
 # rotation: loose enough for float32 round trips through JSON, tight enough to catch scale.
 ROTATION_TOLERANCE = 1e-3
+# Pixels per image. pngheader refuses a side over 16384 as a corrupt header; a plausible
+# header can still describe an image the runner would decode at gigabyte scale (PIL calls
+# 16384x16384 a decompression bomb and refuses it only then), so a capture of larger
+# images is refused here, before any GPU is requested.
+MAX_IMAGE_PIXELS = 4096 * 4096
+# Bounds on the text of one problem in a message: a hostile transforms.json can name a file
+# with a path of megabytes, and one such problem must not crowd out the others.
+MAX_WHERE_CHARS = 200
+MAX_PROBLEM_CHARS = 600
+ELLIPSIS = "…"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -58,20 +68,46 @@ class FileRef:
     frame: int
 
 
-def format_problems(problems: Sequence[Problem], max_chars: int = 4000) -> str:
-    """One message for a condition or Event, cut to `max_chars` with a count of the rest
-    (condition messages are bounded, and a wall of text helps nobody)."""
-    lines: list[str] = []
-    used = 0
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters by an ellipsis in the middle, keeping its start and
+    end (a path's folder and file name, a message's subject and verdict)."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(ELLIPSIS):
+        return text[:limit]
+    keep = limit - len(ELLIPSIS)
+    head = keep - keep // 3
+    return text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
+
+
+def problem_text(problem: Problem | str) -> str:
+    """One problem as a message line, bounded: the location to MAX_WHERE_CHARS, the line to
+    MAX_PROBLEM_CHARS."""
+    if isinstance(problem, Problem):
+        problem = f"{shorten(problem.where, MAX_WHERE_CHARS)}: {problem.message}"
+    return shorten(problem, MAX_PROBLEM_CHARS)
+
+
+def format_problems(problems: Sequence[Problem | str], max_chars: int = 4000) -> str:
+    """One message for a condition or Event, at most `max_chars` long: as many problems as
+    fit, each cut to a bounded length, then a count of the rest (condition messages are
+    bounded, and a wall of text helps nobody)."""
+    out = ""
     for i, problem in enumerate(problems):
-        line = str(problem)
-        rest = len(problems) - i
-        if used + len(line) + 2 > max_chars - 40 and rest > 1:
-            lines.append(f"... and {rest} more problems")
-            break
-        lines.append(line)
-        used += len(line) + 2
-    return "; ".join(lines)
+        line = ("; " if out else "") + problem_text(problem)
+        rest = len(problems) - i - 1
+        # Keep room for the count of the problems after this one.
+        room = max_chars - len(out) - (len(_more(rest)) if rest else 0)
+        if len(line) > room:
+            if out:
+                return (out + _more(len(problems) - i))[:max_chars]
+            line = shorten(line, max(room, 0))  # not even the first fits whole
+        out += line
+    return out[:max_chars]
+
+
+def _more(count: int) -> str:
+    return f"; ... and {count} more problem{'s' if count != 1 else ''}"
 
 
 def safe_relative_path(raw: object) -> tuple[str | None, str | None]:
@@ -136,19 +172,45 @@ def referenced_files(doc: Mapping[str, Any], expected_views: int) -> list[FileRe
     return refs
 
 
-def files_to_read(transforms: bytes | None, expected_views: int) -> list[str]:
+@dataclass(frozen=True)
+class Transforms:
+    """transforms.json, read and parsed once per validation: the document, or the one
+    problem that stops validation (absent, over the size limit, unreadable)."""
+
+    doc: dict[str, Any] | None
+    problem: Problem | None = None
+
+
+def load_transforms(data: bytes | None, size: int, limits: Limits) -> Transforms:
+    """Parse transforms.json once; the document is then passed along, never parsed again.
+
+    data: its bytes (None when it is absent), at most `limits.max_file_bytes + 1` of them.
+    size: the object's full size in storage."""
+    if data is None:
+        return Transforms(None, Problem(TRANSFORMS, "not found under the dataset prefix"))
+    if len(data) > limits.max_file_bytes or size > limits.max_file_bytes:
+        size = max(len(data), size)
+        return Transforms(
+            None,
+            Problem(
+                TRANSFORMS, f"is {size} bytes, over the per-file limit of {limits.max_file_bytes}"
+            ),
+        )
+    doc, problem = parse_transforms(data)
+    return Transforms(doc, problem)
+
+
+def files_to_read(transforms: Transforms, expected_views: int) -> list[str]:
     """The safe paths the first `expected_views` frames name, each once: the only files
     whose first bytes validate_capture needs."""
-    if transforms is None:
+    if transforms.doc is None:
         return []
-    doc, _ = parse_transforms(transforms)
-    if doc is None:
-        return []
-    return list(dict.fromkeys(ref.path for ref in referenced_files(doc, expected_views)))
+    refs = referenced_files(transforms.doc, expected_views)
+    return list(dict.fromkeys(ref.path for ref in refs))
 
 
 def header_reads(
-    transforms: bytes | None, listing: Mapping[str, int], expected_views: int
+    transforms: Transforms, listing: Mapping[str, int], expected_views: int
 ) -> list[str]:
     """files_to_read, narrowed to those the listing shows present."""
     return [path for path in files_to_read(transforms, expected_views) if path in listing]
@@ -315,6 +377,15 @@ def _check_header(
         problems.append(
             Problem(ref.path, f"colour must be an 8-bit RGB or RGBA PNG, found {header.describe()}")
         )
+    if header.width * header.height > MAX_IMAGE_PIXELS:
+        problems.append(
+            Problem(
+                ref.path,
+                f"is {header.width}x{header.height} ({header.width * header.height} pixels), "
+                f"more than the {MAX_IMAGE_PIXELS} pixels (4096x4096) allowed per image; "
+                "scale the capture down (w, h and the intrinsics with it)",
+            )
+        )
     if expected_size is not None and (header.width, header.height) != expected_size:
         w, h = expected_size
         problems.append(
@@ -349,7 +420,7 @@ def _sizes(files: Iterable[str], listing: Mapping[str, int], limits: Limits) -> 
 
 
 def validate_capture(
-    transforms: bytes | None,
+    transforms: Transforms,
     listing: Mapping[str, int],
     headers: Mapping[str, bytes],
     *,
@@ -358,24 +429,15 @@ def validate_capture(
 ) -> list[Problem]:
     """Every problem with the capture; empty when it may be admitted.
 
-    transforms: the bytes of transforms.json (None when it is absent), at most
-        `limits.max_file_bytes + 1` of them.
-    listing: relative path -> size of every object under the prefix.
+    transforms: transforms.json as `load_transforms` read it.
+    listing: relative path -> size of every object under the prefix (transforms.json
+        included).
     headers: relative path -> first bytes (33 suffice) of the files `header_reads` named.
     """
-    if transforms is None or TRANSFORMS not in listing:
-        return [Problem(TRANSFORMS, "not found under the dataset prefix")]
-    if len(transforms) > limits.max_file_bytes or listing[TRANSFORMS] > limits.max_file_bytes:
-        size = max(len(transforms), listing[TRANSFORMS])
-        return [
-            Problem(
-                TRANSFORMS,
-                f"is {size} bytes, over the per-file limit of {limits.max_file_bytes}",
-            )
-        ]
-    doc, problem = parse_transforms(transforms)
+    doc = transforms.doc
     if doc is None:
-        return [problem] if problem else []
+        problem = transforms.problem or Problem(TRANSFORMS, "could not be read")
+        return [problem]
     checker = _Checker(doc, expected_views)
     frames = checker.top_level()
     frame_sizes = [checker.frame(i, frame) for i, frame in enumerate(frames)]
@@ -394,7 +456,7 @@ def validate_capture(
                     )
                 )
 
-    present: dict[str, None] = {TRANSFORMS: None}
+    present: dict[str, None] = {TRANSFORMS: None} if TRANSFORMS in listing else {}
     for ref in referenced_files(doc, expected_views):
         if ref.path not in listing:
             problems.append(Problem(ref.where, f"{ref.path} not found under the dataset prefix"))

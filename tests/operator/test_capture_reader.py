@@ -14,6 +14,7 @@ import pytest
 from conftest import StackHandle
 from minio import Minio
 from PIL import Image
+from recon_operator import validation
 from recon_operator.capture_reader import (
     StorageAccess,
     StorageUnavailable,
@@ -21,7 +22,7 @@ from recon_operator.capture_reader import (
     read_capture,
 )
 from recon_operator.pngheader import HEADER_BYTES
-from recon_operator.validation import Limits
+from recon_operator.validation import Limits, Problem
 
 pytestmark = pytest.mark.stack
 
@@ -222,3 +223,25 @@ def test_stopped_endpoint_is_unreachable_storage(access: StorageAccess, bucket: 
     assert err.value.reason == "StorageUnreachable"
     assert f"127.0.0.1:{port}" in err.value.message
     assert access.secret_key not in str(err.value)
+
+
+def test_transforms_json_is_parsed_once(
+    stack: StackHandle, access: StorageAccess, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing a transforms.json at the 20 MB limit costs about a hundred MiB; it used to be
+    parsed twice per validation (for the files to read, then for the checks)."""
+    files = good_capture()
+    doc = transforms()
+    doc["notes"] = "x" * 2_000_000  # a large document that is still valid
+    files["transforms.json"] = json.dumps(doc).encode()
+    upload(stack.minio_client(), bucket, "parsed-once/", files)
+    parsed: list[int] = []
+    parse = validation.parse_transforms
+
+    def counting_parse(data: bytes) -> tuple[dict[str, Any] | None, Problem | None]:
+        parsed.append(len(data))
+        return parse(data)
+
+    monkeypatch.setattr(validation, "parse_transforms", counting_parse)
+    assert check(access, bucket, "parsed-once/") == []
+    assert parsed == [len(files["transforms.json"])]

@@ -460,7 +460,8 @@ def _nan_depth_scale(files: Files) -> Files:
 
 
 def _bomb_capture(files: Files) -> Files:
-    """Every image a 16384x16384 header (the most the operator allows), no pixels."""
+    """Every image a 16384x16384 header (the most the per-side header check allows; the
+    operator refuses it by its pixel count), no pixels."""
     d = doc(files)
     d["w"] = d["h"] = 16384
     d["cx"] = d["cy"] = 8192.0

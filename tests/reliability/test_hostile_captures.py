@@ -47,7 +47,7 @@ from recon_operator.capture_reader import (
 from recon_operator.credentials import CredentialsUnavailable, storage_access
 from recon_operator.pngheader import HEADER_BYTES
 from recon_operator.settings import Settings
-from recon_operator.validation import Limits, format_problems
+from recon_operator.validation import MAX_IMAGE_PIXELS, Limits, format_problems
 from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 
@@ -307,37 +307,46 @@ def test_runner_refuses_what_only_decoding_shows(
     print(f"\n{scenario.name}: operator {found or 'admits'}; runner exit 3: {caught.value}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Image.DecompressionBombError,
-    reason="the operator admits 16384x16384 images (pngheader.MAX_SIDE) but PIL refuses "
-    "them as decompression bombs, and runner/recon_runner/capture.py _open_png does not map "
-    "DecompressionBombError to InvalidInputError: the runner exits 1 (retried) instead of 3",
-)
-def test_runner_refuses_decompression_bomb_as_bad_input(
-    stack: StackHandle, bucket: str, tmp_path: Path
+def test_operator_refuses_decompression_bomb_before_admission(
+    stack: StackHandle, bucket: str
 ) -> None:
+    """16384x16384 headers pass the per-side check, but PIL refuses such images as
+    decompression bombs (and 10000x10000 ones decode at gigabyte scale): the operator
+    refuses them by their pixel count, naming every file, before any GPU is requested."""
     files = BOMB.build(base_capture())
     upload(stack.minio_client(), bucket, "bomb/", files)
     found = read_capture(
         stack.minio_client(), bucket, "bomb/", expected_views=VIEWS, limits=DEFAULT_LIMITS
     )
-    assert found == []  # every header is within the operator's limits
+    assert {p.where for p in found} == {name for name in files if name.endswith(".png")}
+    assert all(
+        f"is 16384x16384 (268435456 pixels), more than the {MAX_IMAGE_PIXELS} pixels" in p.message
+        for p in found
+    ), found
+    assert len(format_problems(found)) <= 4000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=Image.DecompressionBombError,
+    reason="runner/recon_runner/capture.py _open_png does not map PIL's "
+    "DecompressionBombError to InvalidInputError: `recon run` on such a capture exits 1 "
+    "instead of 3 (the operator refuses it before admission)",
+)
+def test_runner_refuses_decompression_bomb_as_bad_input(tmp_path: Path) -> None:
+    files = BOMB.build(base_capture())
     with pytest.raises(InvalidInputError) as caught:
         load_capture(write_local(files, tmp_path), VIEWS)
     assert caught.value.file == BOMB.file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation messages quote the offending path in full and format_problems only "
-    "cuts between problems, so one 100 kB file_path gives a message far over max_chars "
-    "(and over a condition message's 32768-character limit)",
-)
 def test_huge_path_gives_a_bounded_message(stack: StackHandle, bucket: str) -> None:
+    """One 100 kB file_path once made a message far over max_chars, and over a condition
+    message's 32768 characters."""
     files = base_capture()
     d = json.loads(files["transforms.json"])
     d["frames"][0]["file_path"] = "../" + "a" * 100_000
+    d["frames"][1]["depth_file_path"] = "/" + "b" * 100_000
     upload(
         stack.minio_client(),
         bucket,
@@ -347,5 +356,14 @@ def test_huge_path_gives_a_bounded_message(stack: StackHandle, bucket: str) -> N
     problems = read_capture(
         stack.minio_client(), bucket, "long-path/", expected_views=VIEWS, limits=DEFAULT_LIMITS
     )
-    assert any(p.where == "transforms.json: frames[0].file_path" for p in problems)
-    assert len(format_problems(problems[:1])) <= 4000
+    assert [p.where for p in problems] == [
+        "transforms.json: frames[0].file_path",
+        "transforms.json: frames[1].depth_file_path",
+    ]
+    text = format_problems(problems)
+    assert len(text) <= 4000
+    first, second = text.split("; transforms.json: ")
+    assert first.startswith("transforms.json: frames[0].file_path: '../aaa")
+    assert first.endswith("aaa' leaves the dataset (..)")
+    assert second.startswith("frames[1].depth_file_path: '/bbb")
+    assert second.endswith("bbb' is an absolute path; name a file relative to the dataset")

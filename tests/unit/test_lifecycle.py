@@ -77,6 +77,24 @@ def test_every_problem_is_reported_at_once() -> None:
     assert cond(job, ConditionType.FAILED).reason == "InvalidInput"
 
 
+def test_a_huge_problem_leaves_the_condition_within_its_limit() -> None:
+    """One 100 kB file name once made the condition message (and so the status patch) too
+    long for the API server, and hid every other problem."""
+    job = apply_status(reconjob(), lifecycle.begin_validation(reconjob(), T0).patch)
+    problems = [
+        "transforms.json: frames[0].file_path: '../" + "a" * 100_000 + "' leaves the dataset (..)",
+        *(f"images/view_{i:03d}.png: not a PNG file (bad signature)" for i in range(2000)),
+    ]
+    t = lifecycle.inputs_invalid(job, problems, T0)
+    job = apply_status(job, t.patch)  # parses with the model: message within 32768
+    message = cond(job, ConditionType.INPUTS_VALID).message
+    assert len(message) <= lifecycle.MAX_PROBLEMS_MESSAGE
+    assert message.startswith("2001 problem(s) in the capture: transforms.json: frames[0]")
+    assert "aaa' leaves the dataset (..); images/view_000.png: not a PNG file" in message
+    assert message.endswith("more problems")
+    assert len(t.notes[0].message) <= lifecycle.MAX_EVENT_MESSAGE
+
+
 def test_a_finished_job_never_moves_again() -> None:
     job = reconjob(status={"phase": "Cancelled"})
     assert not lifecycle.begin_validation(job, T0)

@@ -13,10 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recon_operator.pngheader import build_png_header
 from recon_operator.validation import (
+    MAX_IMAGE_PIXELS,
+    MAX_PROBLEM_CHARS,
     Limits,
     Problem,
+    Transforms,
     format_problems,
     header_reads,
+    load_transforms,
+    problem_text,
     safe_relative_path,
     validate_capture,
 )
@@ -69,9 +74,12 @@ class Capture:
     def validate(self, limits: Limits = LIMITS, raw: bytes | None = None) -> list[Problem]:
         data = self.transforms() if raw is None else raw
         listing = {"transforms.json": len(data), **self.listing}
-        wanted = header_reads(data, listing, self.views)
+        transforms = load_transforms(data, len(data), limits)
+        wanted = header_reads(transforms, listing, self.views)
         headers = {path: self.headers[path] for path in wanted}
-        return validate_capture(data, listing, headers, expected_views=self.views, limits=limits)
+        return validate_capture(
+            transforms, listing, headers, expected_views=self.views, limits=limits
+        )
 
     def texts(self, **kwargs: Any) -> list[str]:
         return [str(p) for p in self.validate(**kwargs)]
@@ -107,7 +115,8 @@ def test_opencv_with_zero_distortion_is_fine() -> None:
 
 def test_missing_transforms() -> None:
     cap = Capture()
-    problems = validate_capture(None, cap.listing, {}, expected_views=6, limits=LIMITS)
+    transforms = load_transforms(None, 0, LIMITS)
+    problems = validate_capture(transforms, cap.listing, {}, expected_views=6, limits=LIMITS)
     assert [str(p) for p in problems] == ["transforms.json: not found under the dataset prefix"]
 
 
@@ -137,7 +146,8 @@ def test_ten_thousand_frames_is_one_problem_and_bounded_reads() -> None:
     cap.doc["frames"] = cap.doc["frames"] * 2000  # 12000 frames, all valid
     data = cap.transforms()
     listing = {"transforms.json": len(data), **cap.listing}
-    assert len(header_reads(data, listing, 6)) == 12  # 6 colour + 6 depth, not 24000
+    transforms = load_transforms(data, len(data), LIMITS)
+    assert len(header_reads(transforms, listing, 6)) == 12  # 6 colour + 6 depth, not 24000
     only(cap, "lists 12000 frames but spec.input.expectedViews is 6; only the first 6")
 
 
@@ -166,7 +176,8 @@ def test_unsafe_paths_are_refused_and_never_read(path: object, needle: str) -> N
     only(cap, "transforms.json: frames[1].file_path: ")
     assert needle in cap.texts()[0]
     data = cap.transforms()
-    reads = header_reads(data, {"transforms.json": len(data), **cap.listing}, 6)
+    transforms = load_transforms(data, len(data), LIMITS)
+    reads = header_reads(transforms, {"transforms.json": len(data), **cap.listing}, 6)
     assert all(".." not in r and not r.startswith("/") and "://" not in r for r in reads)
 
 
@@ -399,3 +410,139 @@ def test_inputs_are_not_mutated() -> None:
     before = copy.deepcopy((cap.doc, cap.listing, cap.headers))
     cap.validate()
     assert (cap.doc, cap.listing, cap.headers) == before
+
+
+def test_one_huge_problem_is_cut_and_the_others_still_show() -> None:
+    """A 100 kB file_path once made a message far over max_chars (and over a condition
+    message's 32768 characters), hiding every other problem."""
+    cap = Capture()
+    cap.doc["frames"][0]["file_path"] = "../" + "a" * 100_000 + ".png"
+    cap.doc["fl_x"] = -1
+    problems = cap.validate()
+    assert [p.where for p in problems] == [
+        "transforms.json: fl_x",
+        "transforms.json: frames[0].file_path",
+    ]
+    text = format_problems(problems)
+    assert len(text) <= 4000
+    assert text.startswith("transforms.json: fl_x: must be a positive number, got -1; ")
+    cut = text.split("; ", 1)[1]
+    assert len(cut) <= MAX_PROBLEM_CHARS
+    assert cut.startswith("transforms.json: frames[0].file_path: '../aaa")
+    assert cut.endswith("aaa.png' leaves the dataset (..)")  # the verdict survives the cut
+    assert "…" in cut
+    assert len(format_problems(problems[1:], max_chars=300)) <= 300
+
+
+def test_huge_file_names_are_cut_in_the_middle() -> None:
+    name = "images/" + "x" * 50_000 + "/view_000.png"
+    text = format_problems([Problem(name, "not a PNG file (bad signature)")])
+    assert len(text) <= MAX_PROBLEM_CHARS
+    assert text.startswith("images/xxx") and "…" in text
+    assert text.endswith("/view_000.png: not a PNG file (bad signature)")
+
+
+@given(
+    st.lists(
+        st.builds(
+            Problem,
+            st.text(min_size=1, max_size=300)
+            | st.text(min_size=1, max_size=2).map(lambda s: s * 30_000),
+            st.text(min_size=1, max_size=2000),
+        ),
+        max_size=60,
+    ),
+    st.integers(200, 40_000),
+)
+@settings(max_examples=200, deadline=None)
+def test_message_is_bounded_and_keeps_every_problem_that_fits(
+    problems: list[Problem], max_chars: int
+) -> None:
+    text = format_problems(problems, max_chars=max_chars)
+    assert len(text) <= max_chars
+    lines = [problem_text(p) for p in problems]
+    assert all(len(line) <= MAX_PROBLEM_CHARS for line in lines)
+    if not problems:
+        assert text == ""
+        return
+    assert text.startswith(lines[0][:60])  # the first problem always shows
+    if len("; ".join(lines)) <= max_chars:
+        assert text == "; ".join(lines)
+        return
+    if len(lines) == 1:
+        assert len(text) == max_chars  # cut to fit, ellipsis in the middle
+        return
+
+    # Otherwise: the longest run of whole problems that leaves room for the count of the
+    # rest, then that count (or the first problem, cut, when not even it fits whole).
+    def tail(rest: int) -> str:
+        return f"; ... and {rest} more problem{'s' if rest != 1 else ''}"
+
+    fits = [
+        n
+        for n in range(1, len(lines))
+        if len("; ".join(lines[:n])) + len(tail(len(lines) - n)) <= max_chars
+    ]
+    shown = max(fits) if fits else 1
+    assert text.endswith(tail(len(lines) - shown))
+    if fits:
+        assert text == "; ".join(lines[:shown]) + tail(len(lines) - shown)
+
+
+@pytest.mark.parametrize(
+    ("side", "refused"), [(4096, False), (4097, True), (10000, True), (16384, True)]
+)
+def test_images_over_the_pixel_limit_are_refused(side: int, refused: bool) -> None:
+    """16384x16384 passes the header's per-side check but PIL refuses it as a decompression
+    bomb in the runner; 10000x10000 would be decoded at gigabyte scale. Both are refused
+    before admission, each file named."""
+    cap = Capture()
+    cap.doc.update(w=side, h=side, cx=side / 2, cy=side / 2)
+    for i in range(6):
+        cap.put(f"images/view_{i:03d}.png", build_png_header(side, side, 8, 6), 5000)
+        cap.put(f"depth/view_{i:03d}.png", build_png_header(side, side, 16, 0), 3000)
+    texts = cap.texts()
+    if not refused:
+        assert side * side <= MAX_IMAGE_PIXELS and texts == []
+        return
+    assert len(texts) == 12
+    assert texts[0] == (
+        f"images/view_000.png: is {side}x{side} ({side * side} pixels), more than the "
+        f"{MAX_IMAGE_PIXELS} pixels (4096x4096) allowed per image; scale the capture down "
+        "(w, h and the intrinsics with it)"
+    )
+    assert {t.split(":")[0] for t in texts} == {
+        f"{kind}/view_{i:03d}.png" for kind in ("images", "depth") for i in range(6)
+    }
+
+
+def test_a_wide_image_counts_pixels_not_sides() -> None:
+    cap = Capture()
+    cap.doc.update(w=16384, h=1025, cx=8192.0, cy=512.0)
+    for i in range(6):
+        cap.put(f"images/view_{i:03d}.png", build_png_header(16384, 1025, 8, 2), 5000)
+        cap.put(f"depth/view_{i:03d}.png", build_png_header(16384, 1024, 16, 0), 3000)
+    texts = cap.texts()
+    # Colour images are over the limit; depth maps of exactly 16 Mpx only differ in size.
+    assert any(t.startswith("images/view_000.png: is 16384x1025 (16793600 pixels)") for t in texts)
+    assert not any("depth/view_000.png: is 16384x1024 (" in t for t in texts)
+
+
+def test_validation_works_from_the_parsed_document_alone() -> None:
+    """transforms.json is parsed once (load_transforms); the checks take the document."""
+    cap = Capture()
+    listing = {"transforms.json": 1234, **cap.listing}
+    transforms = Transforms(copy.deepcopy(cap.doc))
+    wanted = header_reads(transforms, listing, 6)
+    assert len(wanted) == 12
+    headers = {path: cap.headers[path] for path in wanted}
+    assert validate_capture(transforms, listing, headers, expected_views=6, limits=LIMITS) == []
+    too_big = load_transforms(b"{}", LIMITS.max_file_bytes + 1, LIMITS)
+    assert too_big.doc is None and too_big.problem is not None
+    assert header_reads(too_big, listing, 6) == []
+    assert [
+        str(p) for p in validate_capture(too_big, listing, {}, expected_views=6, limits=LIMITS)
+    ] == [
+        f"transforms.json: is {LIMITS.max_file_bytes + 1} bytes, over the per-file limit of "
+        f"{LIMITS.max_file_bytes}"
+    ]
