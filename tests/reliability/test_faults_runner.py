@@ -114,9 +114,7 @@ def core_api(stack: StackHandle) -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(config_file=str(stack.kubeconfig)))
 
 
-def test_eviction_is_retried_without_counting_against_retries(
-    stack: StackHandle, ns: str
-) -> None:
+def test_eviction_is_retried_without_counting_against_retries(stack: StackHandle, ns: str) -> None:
     # retries=0: a counted failure would fail the Job at once, so only an uncounted
     # retry can still succeed.
     uid = start(stack, ns, "evicted", "sleep6", retries=0)
