@@ -38,8 +38,10 @@ test: check binaries
 test-unit: venv
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)
 
+# The whole system on the local stack: the stack up, the chart installed, a synthetic
+# capture reconstructed through a ReconJob, the mesh and preview downloaded to demo-out/.
 demo: venv binaries
-	$(BIN)/recon demo
+	$(BIN)/python -m recon_cli.cluster_demo
 
 crds: venv
 	$(BIN)/python -m recon_api.crd --write
