@@ -24,7 +24,7 @@ from tests.e2e.conftest import new_namespace
 
 CHART_YAML = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())
 # How long a freshly started operator may take to act on a ReconJob.
-OPERATOR_TIMEOUT = 90
+OPERATOR_TIMEOUT = 30
 OPERATOR_IMAGE = f"ghcr.io/recon-operator/recon-operator:{CHART_YAML['appVersion']}"
 
 
