@@ -34,6 +34,9 @@ class ReconConfig:
     # image side; the capture is downsampled, never upsampled).
     iterations: int
     refine_resolution: int
+    # Views rendered per step, cycling through the capture: a third of the views per step
+    # costs a third as much and converges almost as well.
+    refine_views_per_step: int
     refine_lr: float
     # Weights of the refinement loss terms (depth in units of the voxel size).
     depth_weight: float
@@ -41,8 +44,11 @@ class ReconConfig:
     colour_weight: float
     laplacian_weight: float
     normal_weight: float
+    smoothing: float
     # Texture: atlas size in texels and Adam steps optimising it through the renderer.
     texture_size: int
+    # xatlas chart growing passes: 0 is about twice as fast as 1 on large meshes.
+    chart_iterations: int
     texture_iterations: int
     texture_resolution: int
     texture_lr: float
@@ -94,53 +100,62 @@ PRESETS: dict[Preset, ReconConfig] = {
     Preset.DRAFT: ReconConfig(
         preset=Preset.DRAFT,
         grid_resolution=128,
-        face_budget=20_000,
-        iterations=30,
+        face_budget=12_000,
+        iterations=15,
         refine_resolution=128,
+        refine_views_per_step=2,
         refine_lr=0.3,
         depth_weight=1.0,
         mask_weight=1.0,
         colour_weight=0.0,
-        laplacian_weight=4.0,
+        laplacian_weight=0.1,
         normal_weight=0.5,
+        smoothing=2.0,
         texture_size=512,
+        chart_iterations=0,
         texture_iterations=0,
         texture_resolution=256,
-        texture_lr=0.02,
+        texture_lr=0.001,
     ),
     Preset.STANDARD: ReconConfig(
         preset=Preset.STANDARD,
         grid_resolution=192,
-        face_budget=60_000,
-        iterations=200,
+        face_budget=30_000,
+        iterations=60,
         refine_resolution=256,
+        refine_views_per_step=2,
         refine_lr=0.2,
         depth_weight=1.0,
         mask_weight=1.0,
-        colour_weight=0.0,
-        laplacian_weight=4.0,
+        colour_weight=0.05,
+        laplacian_weight=0.1,
         normal_weight=0.5,
+        smoothing=2.0,
         texture_size=1024,
-        texture_iterations=60,
-        texture_resolution=256,
-        texture_lr=0.02,
+        chart_iterations=0,
+        texture_iterations=20,
+        texture_resolution=512,
+        texture_lr=0.001,
     ),
     Preset.HIGH: ReconConfig(
         preset=Preset.HIGH,
-        grid_resolution=320,
-        face_budget=200_000,
-        iterations=500,
+        grid_resolution=256,
+        face_budget=100_000,
+        iterations=200,
         refine_resolution=512,
-        refine_lr=0.15,
+        refine_views_per_step=3,
+        refine_lr=0.2,
         depth_weight=1.0,
         mask_weight=1.0,
-        colour_weight=0.0,
-        laplacian_weight=4.0,
+        colour_weight=0.05,
+        laplacian_weight=0.1,
         normal_weight=0.5,
+        smoothing=2.0,
         texture_size=2048,
-        texture_iterations=150,
-        texture_resolution=512,
-        texture_lr=0.02,
+        chart_iterations=1,
+        texture_iterations=60,
+        texture_resolution=1024,
+        texture_lr=0.001,
     ),
 }
 

@@ -1,0 +1,161 @@
+"""The reconstruction: capture folder in, mesh files, preview and metrics out.
+
+One function both callers share: the pod (which downloads first and uploads after) and
+`recon run` (which works on local folders). It reports each stage's progress through the
+sink it is given and stops at safe points when the token says so; nothing is written to
+`out_dir` before the export stage, so a stopped run leaves no partial outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from recon_api.constants import Stage
+
+from recon_runner.capture import Capture, load_capture
+from recon_runner.config import ReconConfig, resolve_device, seed_everything
+from recon_runner.control import ProgressSink, StopToken
+from recon_runner.export import write_outputs
+from recon_runner.fusion import fuse
+from recon_runner.mesh import TexturedMesh
+from recon_runner.refine import RefineWeights, refine
+from recon_runner.render import get_renderer
+from recon_runner.targets import Targets, prepare_targets
+from recon_runner.texture import texture_mesh
+from recon_runner.view_metrics import compare_views
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconResult:
+    mesh: TexturedMesh
+    files: dict[str, Path]
+    metrics: dict[str, object]
+
+
+def reconstruct(
+    capture_dir: Path,
+    out_dir: Path,
+    config: ReconConfig,
+    progress: ProgressSink,
+    stop: StopToken | None = None,
+    expected_views: int | None = None,
+) -> ReconResult:
+    stop = stop or StopToken()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    renderer = get_renderer("auto", device)
+    seconds: dict[str, float] = {}
+    started = clock = time.perf_counter()
+
+    def lap(stage: Stage) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage.value] = round(now - clock, 3)
+        clock = now
+
+    progress(Stage.FUSE, 0.0, "loading the capture")
+    capture = load_capture(capture_dir, expected_views)
+    fused = fuse(
+        capture,
+        config.grid_resolution,
+        config.face_budget,
+        device,
+        lambda f, m: progress(Stage.FUSE, f, m),
+        stop,
+    )
+    mesh = fused.mesh
+    log.info("fused: %d faces, voxel %.2f mm", len(mesh.faces), fused.voxel_size * 1000)
+    lap(Stage.FUSE)
+
+    bounds = _scene_bounds(capture, mesh.vertices)
+    targets: dict[int, Targets] = {}
+
+    def targets_at(longest: int) -> Targets:
+        if longest not in targets:
+            targets[longest] = prepare_targets(capture, longest, bounds, device)
+        return targets[longest]
+
+    progress(Stage.REFINE, 0.0, "refining the surface")
+    if config.iterations > 0:
+        refined = refine(
+            mesh,
+            targets_at(config.refine_resolution),
+            renderer,
+            config.iterations,
+            config.refine_lr,
+            fused.voxel_size,
+            RefineWeights(
+                depth=config.depth_weight,
+                mask=config.mask_weight,
+                colour=config.colour_weight,
+                laplacian=config.laplacian_weight,
+                normal=config.normal_weight,
+                smoothing=config.smoothing,
+            ),
+            seed=config.seed,
+            views_per_step=config.refine_views_per_step,
+            on_fraction=lambda f, m: progress(Stage.REFINE, f, m),
+            stop=stop,
+        )
+        mesh = refined.mesh
+    progress(Stage.REFINE, 1.0, "surface refined")
+    lap(Stage.REFINE)
+
+    textured = texture_mesh(
+        mesh,
+        targets_at(config.texture_resolution),
+        renderer,
+        config.texture_size,
+        config.texture_iterations,
+        config.texture_lr,
+        fused.voxel_size,
+        chart_iterations=config.chart_iterations,
+        on_fraction=lambda f, m: progress(Stage.TEXTURE, f, m),
+        stop=stop,
+    )
+    lap(Stage.TEXTURE)
+
+    stop.check()
+    progress(Stage.EXPORT, 0.0, "comparing with the input views")
+    full = max(max(v.camera.width, v.camera.height) for v in capture.views)
+    comparison = compare_views(textured, targets_at(full), renderer)
+    metrics: dict[str, object] = {
+        "vertices": len(textured.vertices),
+        "faces": len(textured.faces),
+        "psnr": round(comparison.psnr, 3),
+        "maskIoU": round(comparison.mask_iou, 5),
+        "depthErrorMm": round(comparison.depth_error_mm, 4),
+        "preset": config.preset.value,
+        "gridResolution": config.grid_resolution,
+        "iterations": config.iterations,
+        "textureSize": config.texture_size,
+        "seed": config.seed,
+        "device": device.type,
+        "renderer": renderer.name,
+        "voxelSizeMm": round(fused.voxel_size * 1000, 4),
+        "views": len(capture.views),
+    }
+    stop.check()
+    lap(Stage.EXPORT)
+    seconds["total"] = round(time.perf_counter() - started, 3)
+    metrics["seconds"] = seconds
+    files = write_outputs(
+        out_dir, textured, config.formats, comparison.inputs, comparison.renders, metrics
+    )
+    progress(Stage.EXPORT, 1.0, "outputs written")
+    return ReconResult(textured, files, metrics)
+
+
+def _scene_bounds(
+    capture: Capture, vertices: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """A box holding both the fused mesh and the observed points, for near/far planes."""
+    points = np.concatenate([capture.points(), vertices.astype(np.float32)])
+    return points.min(axis=0), points.max(axis=0)

@@ -1,0 +1,76 @@
+"""`recon run` end to end on a synthetic capture of a known object: accurate, textured,
+with the documented outputs and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+from recon_runner.accuracy import evaluate
+from recon_runner.synthetic.objects import make_object
+from recon_runner.synthetic.writer import write_capture
+
+OBJECT = "torus"
+
+
+def recon(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recon_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("capture")
+    write_capture(make_object(OBJECT), root, views=6, width=160, height=160)
+    return root
+
+
+def test_recon_run_reconstructs_the_object_accurately(capture_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = recon(
+        "run", str(capture_dir), "--out", str(out), "--preset", "draft", "--formats", "glb,ply"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fuse" in done.stderr and "100%" in done.stderr  # the progress went to stderr
+    for name in ("mesh.glb", "mesh.ply", "preview.png", "metrics.json"):
+        assert (out / name).is_file(), name
+
+    # The GLB as a viewer loads it: geometry in the capture's world frame, close to the truth.
+    mesh: Any = trimesh.load(out / "mesh.glb", force="mesh")
+    truth = make_object(OBJECT)
+    accuracy = evaluate(truth.mesh, mesh.vertices, mesh.faces, samples=20_000)
+    assert accuracy.chamfer_l1_ratio < 0.0015  # 0.15% of the bounding-box diagonal
+    assert accuracy.fscore > 0.99
+    assert accuracy.normal_consistency > 0.95
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["faces"] == len(mesh.faces)
+    assert metrics["maskIoU"] > 0.95
+    assert metrics["psnr"] > 25
+    assert metrics["depthErrorMm"] < 5
+    assert set(metrics["seconds"]) >= {"fuse", "refine", "texture", "export", "total"}
+    preview = np.asarray(Image.open(out / "preview.png"))
+    assert preview.shape[0] > 0 and preview.std() > 10
+
+
+def test_broken_capture_exits_3_naming_the_file(capture_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(capture_dir), str(broken)], check=True)
+    Image.fromarray(np.zeros((160, 160), np.uint16)).save(broken / "depth/view_003.png")
+    done = recon("run", str(broken), "--out", str(tmp_path / "out"), "--preset", "draft")
+    assert done.returncode == 3
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert "depth/view_003.png" in lines[0] and "all zeros" in lines[0]
+    assert not (tmp_path / "out" / "mesh.glb").exists()
