@@ -61,7 +61,8 @@ def test_reapply_server_side_apply_and_diff_show_no_drift(
         namespace=ns,
         input_prefix=f"{run}/capture/",
         output_prefix=f"{run}/out/",
-        reconstruction=DRAFT,
+        # Refinement long enough that the sync below lands while the runner is at work.
+        reconstruction={**DRAFT, "iterations": 150},
     )
     spec = manifest["spec"]
     client = stack.minio_client()
@@ -73,8 +74,9 @@ def test_reapply_server_side_apply_and_diff_show_no_drift(
     created = reconjob.get(stack, ns, run)
 
     # A sync while the operator and the runner are at work: nothing to change.
-    watch.follow(stack, ns, run, timeout=300, until=lambda s: s.phase == "Running")
+    watch.follow(stack, ns, run, timeout=300, until=lambda s: s.stage == "refine")
     assert reconjob.apply(stack, manifest) == f"reconjob.recon.dev/{run} unchanged"
+    assert reconjob.get(stack, ns, run)["status"]["phase"] == "Running"
     seen = watch.follow(stack, ns, run, timeout=600)
     assert seen[-1].phase == "Succeeded"
 

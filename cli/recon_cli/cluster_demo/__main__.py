@@ -112,7 +112,7 @@ def follow_shown(
 ) -> list[watch.Snapshot]:
     """Wait for the job to finish while `kubectl get reconjobs -w` shows it moving."""
     shown = subprocess.Popen(
-        [str(tools.bin_dir / "kubectl"), "get", "reconjobs", "-n", namespace, "-w"],
+        [str(tools.kubectl_path), "get", "reconjobs", "-n", namespace, "-w"],
         env=tools.env(),
     )
     try:

@@ -33,6 +33,10 @@ class LocalTools:
     kubeconfig: Path
     bin_dir: Path
 
+    @property
+    def kubectl_path(self) -> Path:
+        return self.bin_dir / "kubectl"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["KUBECONFIG"] = str(self.kubeconfig)

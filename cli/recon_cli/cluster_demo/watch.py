@@ -1,16 +1,28 @@
-"""Following a ReconJob as `kubectl get reconjobs -w` would: phase, progress and stage,
-recorded each time they change, until the job finishes."""
+"""Following a ReconJob as `kubectl get reconjobs -w` does: phase, progress and stage from
+every version of the object the API server sends, until a condition holds."""
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
-from recon_cli.cluster_demo.reconjob import get
+from recon_cli.cluster_demo.stream import ObjectStream
 from recon_cli.cluster_demo.tools import Tools
 
 FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})
+
+
+class WatchTools(Tools, Protocol):
+    """kubectl that can also be run as a long-lived process."""
+
+    @property
+    def kubectl_path(self) -> Path: ...
+
+    def env(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -22,8 +34,8 @@ class Snapshot:
     elapsed: float  # seconds since the watch began
 
 
-def snapshot(tools: Tools, namespace: str, name: str, started: float) -> Snapshot:
-    status = get(tools, namespace, name).get("status") or {}
+def snapshot(job: dict[str, Any], started: float) -> Snapshot:
+    status = job.get("status") or {}
     progress = status.get("progress") or {}
     percent = progress.get("percent")
     return Snapshot(
@@ -44,31 +56,49 @@ def table_row(tools: Tools, namespace: str, name: str, header: bool) -> str:
 
 
 def follow(
-    tools: Tools,
+    tools: WatchTools,
     namespace: str,
     name: str,
     timeout: float,
     show: Callable[[str], None] | None = None,
     until: Callable[[Snapshot], bool] = lambda s: s.phase in FINISHED,
-    interval: float = 0.5,
 ) -> list[Snapshot]:
-    """Poll until ``until(snapshot)``; returns every distinct (phase, percent, stage) seen.
-    With ``show``, prints the `kubectl get reconjobs` line each time one changes."""
+    """Watch until ``until(snapshot)``; returns every distinct (phase, percent, stage) in
+    the order they happened. With ``show``, passes the `kubectl get reconjobs` line each
+    time one changes."""
     started = time.monotonic()
+    argv = [str(tools.kubectl_path), "get", "reconjob", name, "-n", namespace, "-w", "-o", "json"]
     seen: list[Snapshot] = []
-    while True:
-        now = snapshot(tools, namespace, name, started)
-        key = (now.phase, now.percent, now.stage)
-        if not seen or key != (seen[-1].phase, seen[-1].percent, seen[-1].stage):
-            seen.append(now)
-            if show is not None:
-                show(table_row(tools, namespace, name, header=len(seen) == 1))
-        if until(now):
-            return seen
-        if now.elapsed > timeout:
-            last = seen[-1]
-            raise TimeoutError(
-                f"reconjob {namespace}/{name} still {last.phase or 'without a phase'} "
-                f"({last.stage} {last.percent}%) after {timeout:.0f} s"
-            )
-        time.sleep(interval)
+    while True:  # a watch the server closes is opened again
+        stream = ObjectStream(argv, tools.env())
+        try:
+            while True:
+                remaining = timeout - (time.monotonic() - started)
+                try:
+                    job = stream.next(remaining)
+                except queue.Empty:
+                    raise TimeoutError(_stuck(namespace, name, seen, timeout)) from None
+                if job is None:
+                    break
+                now = snapshot(job, started)
+                key = (now.phase, now.percent, now.stage)
+                if not seen or key != (seen[-1].phase, seen[-1].percent, seen[-1].stage):
+                    seen.append(now)
+                    if show is not None:
+                        show(table_row(tools, namespace, name, header=len(seen) == 1))
+                if until(now):
+                    return seen
+        finally:
+            stream.close()
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(_stuck(namespace, name, seen, timeout))
+        time.sleep(0.5)
+
+
+def _stuck(namespace: str, name: str, seen: list[Snapshot], timeout: float) -> str:
+    last = (
+        f"{seen[-1].phase or 'no phase'} ({seen[-1].stage} {seen[-1].percent}%)"
+        if seen
+        else "unseen"
+    )
+    return f"reconjob {namespace}/{name} still {last} after {timeout:.0f} s"
