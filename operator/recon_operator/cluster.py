@@ -35,7 +35,11 @@ def api_client() -> client.ApiClient:
         )
     # Admission, positions and Job watch run calls side by side in worker threads.
     configuration.connection_pool_maxsize = 16
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    # The API server names a writer's field manager after its User-Agent: this makes
+    # managedFields say which fields the operator owns.
+    api.user_agent = "recon-operator/0.1.0"
+    return api
 
 
 def _json(response: Any) -> dict[str, Any]:

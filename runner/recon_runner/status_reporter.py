@@ -44,7 +44,10 @@ def kubernetes_api() -> client.ApiClient:
         config.load_kube_config(config_file=path, client_configuration=configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    # The field manager of the runner's status writes, as managedFields shows it.
+    api.user_agent = "recon-runner/0.1.0"
+    return api
 
 
 def status_patcher(api: client.ApiClient, namespace: str, name: str) -> Patcher:

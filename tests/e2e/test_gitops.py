@@ -114,6 +114,10 @@ def test_reapply_server_side_apply_and_diff_show_no_drift(
     # The operator's and the runner's writes are on record, and are all theirs to make.
     assert any(path.startswith("f:status.f:progress") for path in written), entries
     assert f'f:metadata.f:finalizers.v:"{FINALIZER}"' in written, entries
+    # Each writer is named: the runner's progress and the operator's phase, on record.
+    by_manager = {e["manager"]: written_fields(e) for e in system}
+    assert any(p.startswith("f:status.f:progress") for p in by_manager["recon-runner"])
+    assert any(p.startswith("f:status.f:phase") for p in by_manager["recon-operator"])
     for entry in system:
         foreign = [p for p in written_fields(entry) if not owned_by_system(p)]
         assert foreign == [], (entry["manager"], foreign)
