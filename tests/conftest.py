@@ -9,115 +9,15 @@ running and never stops it.
 from __future__ import annotations
 
 import os
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from recon_stack.components import NODE_NAME
 from recon_stack.stack import Stack
 
+from tests.support.stack_handle import StackHandle, handle_for
+
 STATE_DIR_ENV = "RECON_TEST_STATE_DIR"
-
-
-class CommandError(subprocess.CalledProcessError):
-    """A failed kubectl/helm call; its message carries the command's stderr."""
-
-    def __str__(self) -> str:
-        return f"{' '.join(map(str, self.cmd))} exited {self.returncode}:\n{self.stderr}"
-
-
-@dataclass(frozen=True)
-class StackHandle:
-    """What a test needs to talk to the running stack."""
-
-    state_dir: Path
-    kubeconfig: Path
-    server: str
-    ca_cert: Path
-    kubectl_path: Path
-    helm_path: Path
-    minio_endpoint: str
-    minio_access_key: str
-    minio_secret_key: str
-    node_name: str
-
-    def env(self) -> dict[str, str]:
-        """The environment `eval "$(recon dev env)"` gives a shell, over this process's."""
-        env = dict(os.environ)
-        env.update(
-            KUBECONFIG=str(self.kubeconfig),
-            PATH=f"{self.kubectl_path.parent}:{env.get('PATH', '')}",
-            MINIO_ENDPOINT=self.minio_endpoint,
-            MINIO_ACCESS_KEY=self.minio_access_key,
-            MINIO_SECRET_KEY=self.minio_secret_key,
-        )
-        return env
-
-    def _run(
-        self, tool: Path, args: tuple[str, ...], input: str | None, check: bool, timeout: float
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(tool), *args]
-        result = subprocess.run(
-            cmd, input=input, capture_output=True, text=True, env=self.env(), timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise CommandError(result.returncode, cmd, result.stdout, result.stderr)
-        return result
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl as the stack's admin; raises `CommandError` on failure when ``check``."""
-        return self._run(self.kubectl_path, args, input, check, timeout)
-
-    def helm(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        return self._run(self.helm_path, args, input, check, timeout)
-
-    def minio_client(self) -> Any:
-        from minio import Minio
-
-        return Minio(
-            self.minio_endpoint,
-            access_key=self.minio_access_key,
-            secret_key=self.minio_secret_key,
-            secure=False,
-        )
-
-
-def wait_for(
-    condition: Callable[[], Any], timeout: float = 60, interval: float = 0.25, what: str = ""
-) -> Any:
-    """Poll until ``condition()`` is truthy and return its value; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or condition}")
-        time.sleep(interval)
-
-
-def handle_for(stack: Stack) -> StackHandle:
-    creds = stack.minio_credentials
-    return StackHandle(
-        state_dir=stack.layout.root,
-        kubeconfig=stack.kubeconfig,
-        server=stack.server,
-        ca_cert=stack.layout.pki / "ca.crt",
-        kubectl_path=stack.layout.bin / "kubectl",
-        helm_path=stack.layout.bin / "helm",
-        minio_endpoint=stack.minio_endpoint,
-        minio_access_key=creds.access_key,
-        minio_secret_key=creds.secret_key,
-        node_name=NODE_NAME,
-    )
 
 
 @pytest.fixture(scope="session")
