@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from recon_cli.cluster_demo import capture, chart
 
-from tests.conftest import StackHandle
+from tests.support.stack_handle import StackHandle
 
 # The draft preset at a small size: the whole reconstruction in well under a minute of CPU.
 CAPTURE_SIZE = 96

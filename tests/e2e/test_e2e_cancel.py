@@ -15,8 +15,8 @@ from pathlib import Path
 from recon_cli.cluster_demo import capture, reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.conftest import StackHandle, wait_for
 from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.support.stack_handle import StackHandle, wait_for
 
 CANCEL = "recon.dev/cancel"
 # Far more refinement than the draft preset does, so the job is surely mid-work when the

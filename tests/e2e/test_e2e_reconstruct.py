@@ -14,8 +14,8 @@ from recon_api.constants import Stage
 from recon_cli.cluster_demo import capture, outputs, reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.conftest import StackHandle
 from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.support.stack_handle import StackHandle
 
 OBJECT = "checker_sphere"
 # What the draft preset reaches on this object from six 96x96 views is a Chamfer-L1 of

@@ -16,8 +16,8 @@ from recon_api.constants import FINALIZER
 from recon_cli.cluster_demo import capture, reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.conftest import StackHandle, wait_for
 from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.support.stack_handle import StackHandle, wait_for
 
 # kubectl's field managers (client-side apply, server-side apply, and its migration of
 # last-applied-configuration): the user's.

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import StackHandle
 from minio import Minio
 from PIL import Image
 from recon_operator import validation
@@ -23,6 +22,8 @@ from recon_operator.capture_reader import (
 )
 from recon_operator.pngheader import HEADER_BYTES
 from recon_operator.validation import Limits, Problem
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import StackHandle
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 

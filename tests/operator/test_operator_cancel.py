@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -24,6 +23,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import wait_for
 
 SIGNALS = Path("/tmp/recon-standin")
 TTL = 8

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -21,6 +20,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import wait_for
 
 
 @pytest.fixture(scope="module")

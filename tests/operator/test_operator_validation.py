@@ -9,7 +9,6 @@ import threading
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -22,6 +21,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from tests.conftest import StackHandle, wait_for
 from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
@@ -26,6 +25,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
 

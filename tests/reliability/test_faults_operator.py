@@ -14,7 +14,6 @@ from kubernetes import client, config, watch
 from recon_stack.components import APISERVER
 from recon_stack.stack import Stack
 
-from tests.conftest import StackHandle, handle_for, wait_for
 from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
@@ -30,6 +29,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import StackHandle, handle_for, wait_for
 
 pytestmark = pytest.mark.stack
 

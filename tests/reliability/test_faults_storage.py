@@ -20,7 +20,6 @@ import yaml
 from recon_stack.components import MINIO
 from recon_stack.stack import Stack
 
-from tests.conftest import StackHandle, handle_for, wait_for
 from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
@@ -37,6 +36,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import StackHandle, handle_for, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import StackHandle
 from hostile_captures import (
     BOMB,
     OPERATOR_SCENARIOS,
@@ -50,6 +49,8 @@ from recon_operator.settings import Settings
 from recon_operator.validation import MAX_IMAGE_PIXELS, Limits, format_problems
 from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StackHandle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes import client
@@ -57,6 +56,8 @@ from recon_operator.jobspec import (
     runner_params,
 )
 from recon_operator.settings import Settings
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 

@@ -15,7 +15,6 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from recon_stack.kubeconfig import token_kubeconfig, write
 
-from tests.conftest import StackHandle, wait_for
 from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
@@ -30,6 +29,7 @@ from tests.support.operator_process import (
     reconjob_manifest,
     status,
 )
+from tests.support.stack_handle import StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
 

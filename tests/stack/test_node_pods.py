@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import StackHandle, wait_for
 from recon_stack.layout import StateLayout
 from recon_stack.node.launch import PodDirs
+
+from tests.support.stack_handle import StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CommandError, StackHandle, wait_for
 from recon_stack.kubeconfig import token_kubeconfig, write
+
+from tests.support.stack_handle import CommandError, StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -14,7 +14,7 @@ import pytest
 from recon_stack.components import APISERVER, ETCD, MINIO
 from recon_stack.stack import Stack, StackError
 
-from tests.conftest import StackHandle, handle_for
+from tests.support.stack_handle import StackHandle, handle_for
 
 pytestmark = pytest.mark.stack
 

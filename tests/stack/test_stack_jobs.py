@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import StackHandle, wait_for
+
+from tests.support.stack_handle import StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
 

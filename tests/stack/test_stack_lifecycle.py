@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import StackHandle
 from recon_stack.components import COMPONENT_NAMES
 from recon_stack.layout import StateLayout
 from recon_stack.pki import ensure_pki
 from recon_stack.processes import is_alive, read_pidfile
 from recon_stack.stack import Stack
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 

@@ -6,7 +6,8 @@ import io
 import uuid
 
 import pytest
-from conftest import StackHandle
+
+from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
 
