@@ -76,6 +76,12 @@ class ExitCode:
     TERMINATED = 143
 
 
+# Pixels per capture image, checked by the operator from PNG headers before admission and by
+# the runner before decoding: a plausible header can describe an image that would be decoded
+# at gigabyte scale.
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 class Preset(StrEnum):
     DRAFT = "draft"
     STANDARD = "standard"

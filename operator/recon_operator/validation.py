@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from recon_api.constants import MAX_IMAGE_PIXELS
+
 from recon_operator.pngheader import ColourType, PngHeader, PngHeaderError, parse_png_header
 
 TRANSFORMS = "transforms.json"
@@ -28,11 +30,10 @@ SIZE_KEYS = ("w", "h")
 # How far R^T R may stray from the identity, and det(R) from 1, before a matrix is not a
 # rotation: loose enough for float32 round trips through JSON, tight enough to catch scale.
 ROTATION_TOLERANCE = 1e-3
-# Pixels per image. pngheader refuses a side over 16384 as a corrupt header; a plausible
-# header can still describe an image the runner would decode at gigabyte scale (PIL calls
-# 16384x16384 a decompression bomb and refuses it only then), so a capture of larger
-# images is refused here, before any GPU is requested.
-MAX_IMAGE_PIXELS = 4096 * 4096
+# MAX_IMAGE_PIXELS (recon_api.constants): pngheader refuses a side over 16384 as a corrupt
+# header; a plausible header can still describe an image the runner would decode at
+# gigabyte scale (PIL calls 16384x16384 a decompression bomb and refuses it only then), so
+# a capture of larger images is refused here, before any GPU is requested.
 # Bounds on the text of one problem in a message: a hostile transforms.json can name a file
 # with a path of megabytes, and one such problem must not crowd out the others.
 MAX_WHERE_CHARS = 200

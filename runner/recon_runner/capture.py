@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
+from recon_api.constants import MAX_IMAGE_PIXELS
 
 from recon_runner.camera import Camera, backproject_depth
 from recon_runner.errors import InvalidInputError
@@ -185,12 +186,20 @@ def _open_png(root: Path, name: str) -> Image.Image:
     if not path.is_file():
         raise InvalidInputError(name, "file not found")
     try:
-        image = Image.open(path)
+        image = Image.open(path)  # reads the header only
+        if image.format != "PNG":
+            raise InvalidInputError(name, f"is a {image.format} image, not PNG")
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise InvalidInputError(
+                name,
+                f"is {image.width}x{image.height}, more than the {MAX_IMAGE_PIXELS} pixels "
+                "allowed per image",
+            )
         image.load()
+    except Image.DecompressionBombError as e:
+        raise InvalidInputError(name, f"is too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise InvalidInputError(name, f"is not a readable PNG image ({e})") from None
-    if image.format != "PNG":
-        raise InvalidInputError(name, f"is a {image.format} image, not PNG")
     return image
 
 

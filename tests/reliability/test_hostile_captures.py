@@ -35,8 +35,7 @@ from hostile_captures import (
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
-from PIL import Image
-from recon_api.constants import ExitCode
+from recon_api.constants import MAX_IMAGE_PIXELS, ExitCode
 from recon_operator.capture_reader import (
     StorageAccess,
     StorageUnavailable,
@@ -46,7 +45,7 @@ from recon_operator.capture_reader import (
 from recon_operator.credentials import CredentialsUnavailable, storage_access
 from recon_operator.pngheader import HEADER_BYTES
 from recon_operator.settings import Settings
-from recon_operator.validation import MAX_IMAGE_PIXELS, Limits, format_problems
+from recon_operator.validation import Limits, format_problems
 from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 
@@ -327,18 +326,14 @@ def test_operator_refuses_decompression_bomb_before_admission(
     assert len(format_problems(found)) <= 4000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Image.DecompressionBombError,
-    reason="runner/recon_runner/capture.py _open_png does not map PIL's "
-    "DecompressionBombError to InvalidInputError: `recon run` on such a capture exits 1 "
-    "instead of 3 (the operator refuses it before admission)",
-)
 def test_runner_refuses_decompression_bomb_as_bad_input(tmp_path: Path) -> None:
+    """Exit code 3 (bad input), not 1, and refused before any pixel is decoded."""
     files = BOMB.build(base_capture())
     with pytest.raises(InvalidInputError) as caught:
         load_capture(write_local(files, tmp_path), VIEWS)
     assert caught.value.file == BOMB.file
+    assert caught.value.exit_code == 3
+    assert "pixels" in caught.value.problem
 
 
 def test_huge_path_gives_a_bounded_message(stack: StackHandle, bucket: str) -> None:

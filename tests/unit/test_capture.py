@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from recon_api.constants import ExitCode
-from recon_runner.capture import load_capture
+from recon_api.constants import MAX_IMAGE_PIXELS, ExitCode
+from recon_runner.capture import _open_png, load_capture
 from recon_runner.errors import InvalidInputError
 
 from tests.unit.sphere_capture import CENTRE, DEPTH_UNIT, RADIUS, write_sphere_capture
@@ -176,3 +176,13 @@ def test_missing_transforms_and_wrong_view_count(capture_dir: Path) -> None:
     with pytest.raises(InvalidInputError) as info:
         load_capture(capture_dir)
     assert info.value.file == "transforms.json"
+
+
+def test_an_image_over_the_pixel_bound_is_bad_input_before_decoding(tmp_path: Path) -> None:
+    """A 4097x4097 colour image: within PIL's own bomb limit, over the project's bound."""
+    Image.new("RGB", (4097, 4097)).save(tmp_path / "big.png")
+    with pytest.raises(InvalidInputError) as caught:
+        _open_png(tmp_path, "big.png")
+    assert caught.value.file == "big.png"
+    assert caught.value.exit_code == 3
+    assert f"is 4097x4097, more than the {MAX_IMAGE_PIXELS} pixels" in caught.value.problem

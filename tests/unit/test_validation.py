@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recon_api.constants import MAX_IMAGE_PIXELS
 from recon_operator.pngheader import build_png_header
 from recon_operator.validation import (
-    MAX_IMAGE_PIXELS,
     MAX_PROBLEM_CHARS,
     Limits,
     Problem,
