@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -113,6 +114,7 @@ def bench_stack(keep: bool = False) -> Iterator[Bench]:
         stack.down()
         if not keep:
             stack.purge()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ operator identity
