@@ -73,6 +73,16 @@ class StatusChange:
             self._patch["queuePosition"] = None
         if phase.terminal:
             self._patch["finishedAt"] = timestamp(self.now)
+        if phase in (Phase.SUCCEEDED, Phase.FAILED) and self.job.status.cancel is not None:
+            # A request nobody confirmed cannot apply to a finished job: say so, rather
+            # than leave CancelRequested=True on it for good.
+            self._patch["cancel"] = None
+            self.condition(
+                ConditionType.CANCEL_REQUESTED,
+                False,
+                "JobFinished",
+                f"the job finished ({phase.value}) before the cancel request was confirmed",
+            )
         return self
 
     def condition(

@@ -93,9 +93,13 @@ def format_problems(problems: Sequence[Problem | str], max_chars: int = 4000) ->
     """One message for a condition or Event, at most `max_chars` long: as many problems as
     fit, each cut to a bounded length, then a count of the rest (condition messages are
     bounded, and a wall of text helps nobody)."""
+    lines = [problem_text(p) for p in problems]
+    whole = "; ".join(lines)
+    if len(whole) <= max_chars:
+        return whole
     out = ""
-    for i, problem in enumerate(problems):
-        line = ("; " if out else "") + problem_text(problem)
+    for i, text in enumerate(lines):
+        line = ("; " if out else "") + text
         rest = len(problems) - i - 1
         # Keep room for the count of the problems after this one.
         room = max_chars - len(out) - (len(_more(rest)) if rest else 0)

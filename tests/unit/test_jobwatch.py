@@ -82,6 +82,32 @@ def test_complete_job_succeeds_the_reconjob() -> None:
     assert [n.reason for n in t.notes] == ["Succeeded"]
 
 
+def test_a_job_finishing_with_an_unconfirmed_cancel_request_clears_it() -> None:
+    requested = {"requestedAt": "2026-01-01T00:00:00Z", "expiresAt": "2026-01-01T00:10:00Z"}
+    pending = reconjob(
+        status={
+            "phase": "Running",
+            "jobName": "chair-001-recon",
+            "cancel": requested,
+            "conditions": [
+                {
+                    "type": "CancelRequested",
+                    "status": "True",
+                    "reason": "Requested",
+                    "message": "confirm with recon.dev/cancel=confirmed",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        }
+    )
+    done = job(succeeded=1, condition={"type": "Complete", "status": "True"})
+    rj = apply_status(pending, jobwatch.from_job(pending, done, T0).patch)
+    assert rj.status.phase == Phase.SUCCEEDED
+    assert rj.status.cancel is None
+    cancel = rj.status.condition(ConditionType.CANCEL_REQUESTED.value)
+    assert cancel.status == "False" and cancel.reason == "JobFinished"
+
+
 def test_exit_code_3_reads_as_invalid_input() -> None:
     failed = job(
         failed=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from typing import Any
 
 import pytest
@@ -483,10 +484,19 @@ def test_message_is_bounded_and_keeps_every_problem_that_fits(
         for n in range(1, len(lines))
         if len("; ".join(lines[:n])) + len(tail(len(lines) - n)) <= max_chars
     ]
-    shown = max(fits) if fits else 1
-    assert text.endswith(tail(len(lines) - shown))
     if fits:
+        shown = max(fits)
         assert text == "; ".join(lines[:shown]) + tail(len(lines) - shown)
+        return
+    # Not even the first fits whole: it is cut to leave room, and every later problem is
+    # either shown whole after it or counted at the end, none lost.
+    counted = re.search(r"; \.\.\. and (\d+) more problems?$", text)
+    hidden = int(counted.group(1)) if counted else 0
+    body = text[: counted.start()] if counted else text
+    later = lines[1 : len(lines) - hidden]
+    assert 1 + len(later) + hidden == len(lines)
+    if later:
+        assert body.endswith("; " + "; ".join(later))
 
 
 @pytest.mark.parametrize(
