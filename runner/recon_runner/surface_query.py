@@ -139,7 +139,8 @@ class SurfaceIndex:
         for column in range(k):
             consider(every, self._owner[idx[:, column]])
         edge = np.nonzero((best_bary <= 0).any(axis=1) & (best_dist > 0))[0]
-        around = self._ring[self.faces[best_face[edge]]].reshape(len(edge), -1)
+        # Fixed width: with no point near an edge, reshape(0, -1) cannot infer the -1.
+        around = self._ring[self.faces[best_face[edge]]].reshape(len(edge), 3 * self._ring.shape[1])
         for column in range(around.shape[1]):
             has = around[:, column] >= 0
             consider(edge[has], around[has, column])

@@ -75,6 +75,15 @@ def test_surface_index_finds_exact_distances_to_a_box():
     np.testing.assert_allclose(dist, [0.3, math.hypot(0.4, 0.4), 0.4], atol=1e-6)
 
 
+def test_surface_index_answers_when_no_closest_point_lies_on_an_edge():
+    """Queries whose closest points are all inside faces once crashed the edge pass."""
+    index = SurfaceIndex(box([1.0, 1.0, 1.0]).vertices, box([1.0, 1.0, 1.0]).faces, 5000)
+    queries = np.array([[0.1, 0.2, 0.7], [-0.2, 0.1, -0.9]])
+    found = index.closest(queries)
+    dist = np.linalg.norm(found.points - queries, axis=1)
+    np.testing.assert_allclose(dist, [0.2, 0.4], atol=1e-6)
+
+
 def test_texture_lookup_follows_gltf_orientation_and_repeats():
     tex = np.zeros((2, 2, 3), dtype=np.uint8)
     tex[0, 0] = [255, 0, 0]  # top-left texel: uv near (0, 0)
