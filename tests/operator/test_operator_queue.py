@@ -51,10 +51,12 @@ def admitted_at(stack, ns, name):
 def test_priority_order_and_positions_with_two_slots(stack, operator):
     ns = operator.namespace
     client = stack.minio_client()
-    captures.upload(client, BUCKET, "hold/sleep8/", captures.files(6))
+    # The two holders outlast the six applies below even on a loaded machine, so every
+    # queued job is still queued when the positions are read.
+    captures.upload(client, BUCKET, "hold/sleep20/", captures.files(6))
     captures.upload(client, BUCKET, "q/sleep2/", captures.files(6))
-    apply(stack, ns, reconjob_manifest("hold-a", "hold/sleep8/"))
-    apply(stack, ns, reconjob_manifest("hold-b", "hold/sleep8/"))
+    apply(stack, ns, reconjob_manifest("hold-a", "hold/sleep20/"))
+    apply(stack, ns, reconjob_manifest("hold-b", "hold/sleep20/"))
     wait_for(lambda: list(phases(stack, ns).values()) == ["Running", "Running"], 30)
 
     # name: priority; applied one by one so creation order is the name order within a priority
@@ -63,12 +65,13 @@ def test_priority_order_and_positions_with_two_slots(stack, operator):
         apply(stack, ns, reconjob_manifest(name, "q/sleep2/", priority=priority))
         time.sleep(1.1)  # distinct creation timestamps
     expected = ["p9", "p5", "p5-later", "p0-first", "p0-second", "neg"]
-    wait_for(
-        lambda: all(status(stack, ns, n).get("queuePosition") for n in expected),
-        30,
-        what="every queued job has a position",
-    )
-    positions = {n: status(stack, ns, n)["queuePosition"] for n in expected}
+
+    def queue_positions() -> dict[str, int] | None:
+        """One reading of every job's position, or None while any is missing."""
+        snapshot = {n: status(stack, ns, n).get("queuePosition") for n in expected}
+        return snapshot if all(snapshot.values()) else None
+
+    positions = wait_for(queue_positions, 30, what="every queued job has a position")
     assert positions == {n: i for i, n in enumerate(expected, start=1)}
     running = [n for n, p in phases(stack, ns).items() if p == "Running"]
     assert sorted(running) == ["hold-a", "hold-b"]
