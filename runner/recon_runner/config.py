@@ -23,7 +23,7 @@ class DeviceUnavailableError(RuntimeError):
     """`cuda` was asked for on a machine without a usable CUDA device."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReconConfig:
     preset: Preset
     # Fusion: voxels along the longest side of the capture's bounding box.
@@ -38,20 +38,21 @@ class ReconConfig:
     # costs a third as much and converges almost as well.
     refine_views_per_step: int
     refine_lr: float
-    # Weights of the refinement loss terms (depth in units of the voxel size).
-    depth_weight: float
-    mask_weight: float
+    # Weights of the refinement loss terms (depth in units of the voxel size); the presets
+    # share all but the colour weight.
+    depth_weight: float = 1.0
+    mask_weight: float = 1.0
     colour_weight: float
-    laplacian_weight: float
-    normal_weight: float
-    smoothing: float
+    laplacian_weight: float = 0.1
+    normal_weight: float = 0.5
+    smoothing: float = 2.0
     # Texture: atlas size in texels and Adam steps optimising it through the renderer.
     texture_size: int
     # xatlas chart growing passes: 0 is about twice as fast as 1 on large meshes.
     chart_iterations: int
     texture_iterations: int
     texture_resolution: int
-    texture_lr: float
+    texture_lr: float = 0.001
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
@@ -105,17 +106,11 @@ PRESETS: dict[Preset, ReconConfig] = {
         refine_resolution=128,
         refine_views_per_step=2,
         refine_lr=0.3,
-        depth_weight=1.0,
-        mask_weight=1.0,
         colour_weight=0.0,
-        laplacian_weight=0.1,
-        normal_weight=0.5,
-        smoothing=2.0,
         texture_size=512,
         chart_iterations=0,
         texture_iterations=0,
         texture_resolution=256,
-        texture_lr=0.001,
     ),
     Preset.STANDARD: ReconConfig(
         preset=Preset.STANDARD,
@@ -125,17 +120,11 @@ PRESETS: dict[Preset, ReconConfig] = {
         refine_resolution=256,
         refine_views_per_step=2,
         refine_lr=0.2,
-        depth_weight=1.0,
-        mask_weight=1.0,
         colour_weight=0.05,
-        laplacian_weight=0.1,
-        normal_weight=0.5,
-        smoothing=2.0,
         texture_size=1024,
         chart_iterations=0,
         texture_iterations=20,
         texture_resolution=512,
-        texture_lr=0.001,
     ),
     Preset.HIGH: ReconConfig(
         preset=Preset.HIGH,
@@ -145,17 +134,11 @@ PRESETS: dict[Preset, ReconConfig] = {
         refine_resolution=512,
         refine_views_per_step=3,
         refine_lr=0.2,
-        depth_weight=1.0,
-        mask_weight=1.0,
         colour_weight=0.05,
-        laplacian_weight=0.1,
-        normal_weight=0.5,
-        smoothing=2.0,
         texture_size=2048,
         chart_iterations=1,
         texture_iterations=60,
         texture_resolution=1024,
-        texture_lr=0.001,
     ),
 }
 
