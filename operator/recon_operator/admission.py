@@ -1,24 +1,31 @@
 """The admission loop: one cluster-wide pass that starts queued jobs when slots free up,
 keeps queue positions right, and sweeps for stalled runs and lapsed cancel requests.
 
-Admission itself runs on every wake-up, so a job starts as soon as it is queued. Position
-writes are coalesced: at most one position pass every `position_interval` seconds, patching
-only the jobs whose position changed; a long queue draining costs one write per job per
-pass at most, never a rewrite of the whole queue per admission.
+Admission itself runs on every wake-up, so a job starts as soon as it is queued, and in
+queue order: jobs are started one after the other, and when one cannot be started for the
+moment the jobs behind it wait for the retry rather than overtake it.
+
+Position writes are coalesced: at most one position pass every `position_interval`
+seconds, patching only the jobs whose position changed (plus a few clears on long
+queues), so a long queue draining costs about one write per job per pass, never a rewrite
+of the whole queue per admission. The writes go in waves (`queue.position_writes`) so that
+no two queued jobs ever show the same position on the way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Phase
 
 from recon_operator import cancel, jobspec, lifecycle, queue, stale
-from recon_operator.cluster import NotOwnedError
+from recon_operator.cluster import NotOwnedError, namespace_gone
 from recon_operator.lifecycle import StatusChange
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
@@ -30,6 +37,20 @@ SWEEP_INTERVAL = 5.0
 # Position patches in flight at once: enough to drain a long queue quickly, few enough to
 # stay a polite client of the API server.
 POSITION_WRITERS = 8
+# A RoleBinding is refused (404) until the API server's RBAC check can see its Role, which
+# it reads from a cache that trails the Role's creation by a moment: retried this often.
+BINDING_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
+# After a job could not be started, the next try (doubling up to SWEEP_INTERVAL).
+RETRY_FIRST = 0.5
+
+
+class Launch(enum.Enum):
+    STARTED = "started"
+    # Will not start (its namespace is going away, a name conflict, cancelled meanwhile,
+    # a Job the API server rejects): the jobs behind it go on.
+    SKIPPED = "skipped"
+    # Could not be started for the moment: retried soon, and the jobs behind it wait.
+    FAILED = "failed"
 
 
 class Admission:
@@ -37,6 +58,7 @@ class Admission:
         self.rt = rt
         self.position_interval = position_interval
         self._last_positions = float("-inf")
+        self._failures = 0
         self.ready = False
 
     async def rebuild(self) -> None:
@@ -70,77 +92,113 @@ class Admission:
         await self.sweep()
         entries = self.rt.registry.entries()
         plan = queue.plan(entries, self.rt.settings.max_running_jobs)
+        sleep = SWEEP_INTERVAL
         for entry in plan.admit:
             known = self.rt.registry.get(entry.uid)
-            if known is not None and not self.rt.registry.cancelling(entry.uid):
-                await self.launch(known)
+            if known is None or self.rt.registry.cancelling(entry.uid):
+                continue
+            if await self.launch(known) is Launch.FAILED:
+                # The jobs behind it wait: none may start before a job ahead of it.
+                sleep = min(sleep, RETRY_FIRST * 2**self._failures)
+                self._failures += 1
+                break
+        else:
+            self._failures = 0
         if plan.admit:
             # Admissions change the queue: positions are recomputed from the new state.
             plan = queue.plan(self.rt.registry.entries(), self.rt.settings.max_running_jobs)
-        changed = queue.changed_positions(self.rt.registry.entries(), plan.positions)
-        sleep = SWEEP_INTERVAL
-        if changed:
+        waves = queue.position_writes(
+            queue.recorded_positions(self.rt.registry.entries()), plan.positions, POSITION_WRITERS
+        )
+        if waves:
             wait = self._last_positions + self.position_interval - time.monotonic()
             if wait <= 0:
-                await self.write_positions(changed)
+                await self.write_positions(waves)
                 self._last_positions = time.monotonic()
             else:
                 sleep = min(sleep, wait)
         self.rt.metrics.set_phases(self.rt.registry.count_by_phase())
         return sleep
 
-    async def launch(self, known: Known) -> None:
+    async def launch(self, known: Known) -> Launch:
         """Create the per-job RBAC and the Job, then record the admission."""
         job = known.job
         uid = job.uid
         name = jobspec.child_name(job.metadata["name"])
         try:
-            rbac = (
-                jobspec.build_service_account(job),
-                jobspec.build_role(job),
-                jobspec.build_role_binding(job),
-            )
+            # The Role before its RoleBinding: binding it is only allowed once the API
+            # server sees the Role (the operator must hold what it grants).
             await asyncio.gather(
-                *(self.rt.call(self.rt.cluster.create_owned, obj, uid) for obj in rbac)
+                self._create(jobspec.build_service_account(job), uid),
+                self._create(jobspec.build_role(job), uid),
             )
-            await self.rt.call(
-                self.rt.cluster.create_owned, jobspec.build_job(job, self.rt.settings), uid
-            )
-            self.rt.metrics.api_writes.labels(kind="create").inc(4)
+            await self._create_binding(jobspec.build_role_binding(job), uid)
+            await self._create(jobspec.build_job(job, self.rt.settings), uid)
             if self.rt.registry.cancelling(uid):
                 # Cancelled while the Job was being created: the cancel already deleted
                 # by name, perhaps before the Job existed.
                 await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
-                return
+                return Launch.SKIPPED
         except NotOwnedError as e:
             change = StatusChange(job, utcnow())
             change.note("NameConflict", str(e), warning=True)
             await self.rt.apply(known.body, change.result())
-            return
+            return Launch.SKIPPED
         except ApiException as e:
-            if e.status == 404:  # its namespace is going away
-                return
-            log.warning("creating Job %s for %s failed: %s", name, uid, e.reason)
-            return
+            if namespace_gone(e):
+                return Launch.SKIPPED
+            log.warning("creating Job %s for %s failed: %s %s", name, uid, e.status, e.reason)
+            # A Job the API server rejects as invalid will not get better by waiting.
+            return Launch.SKIPPED if e.status in (400, 422) else Launch.FAILED
+        except Exception as e:  # the API server unreachable, a timeout
+            log.warning("creating Job %s for %s failed: %s", name, uid, type(e).__name__)
+            return Launch.FAILED
         latest = self.rt.registry.get(uid)
         if latest is None or latest.job.status.phase != Phase.QUEUED:
             # Cancelled (or deleted) and already recorded while the Job was being created:
             # the Job goes, and the admission is not written over the finished status.
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
-            return
+            return Launch.SKIPPED
         await self.rt.apply(latest.body, lifecycle.admitted(latest.job, name, utcnow()))
+        return Launch.STARTED
 
-    async def write_positions(self, changed: dict[str, int]) -> None:
+    async def _create(self, obj: dict[str, Any], uid: str) -> None:
+        self.rt.metrics.api_writes.labels(kind="create").inc()
+        await self.rt.call(self.rt.cluster.create_owned, obj, uid)
+
+    async def _create_binding(self, obj: dict[str, Any], uid: str) -> None:
+        """The RoleBinding, retried briefly while the API server does not see its Role."""
+        for delay in (*BINDING_RETRY_DELAYS, None):
+            try:
+                await self._create(obj, uid)
+                return
+            except ApiException as e:
+                if e.status != 404 or delay is None or namespace_gone(e):
+                    raise
+            await asyncio.sleep(delay)
+
+    async def write_positions(self, waves: list[list[queue.PositionWrite]]) -> None:
+        """Wave after wave: a wave's writes side by side, the next only once every write
+        of this one has landed. A failed write ends the pass (a later wave could move a
+        job onto the position it still holds); the next pass starts from what landed."""
         limit = asyncio.Semaphore(POSITION_WRITERS)
 
-        async def write(uid: str, position: int) -> None:
-            known = self.rt.registry.get(uid)
+        async def write(w: queue.PositionWrite) -> None:
+            known = self.rt.registry.get(w.uid)
             if known is None:
                 return
             async with limit:
-                await self.rt.apply(known.body, lifecycle.queue_position(known.job, position))
+                await self.rt.apply(known.body, lifecycle.queue_position(known.job, w.position))
 
-        await asyncio.gather(*(write(uid, pos) for uid, pos in changed.items()))
+        for wave in waves:
+            results = await asyncio.gather(*(write(w) for w in wave), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                log.warning("writing queue positions failed: %s", failed[0])
+                return
+            raised = [r for r in results if isinstance(r, BaseException)]
+            if raised:
+                raise raised[0]
 
     async def sweep(self) -> None:
         now = utcnow()

@@ -52,6 +52,31 @@ def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in refs)
 
 
+def _status_details(e: ApiException) -> dict[str, Any]:
+    """The `details` of the API server's Status in an error response ({} if none)."""
+    try:
+        body = json.loads(e.body or b"{}")
+    except (TypeError, ValueError):
+        return {}
+    details = body.get("details") if isinstance(body, dict) else None
+    return details if isinstance(details, dict) else {}
+
+
+def namespace_gone(e: ApiException) -> bool:
+    """A create refused because its namespace is going away: 404 for the namespace itself
+    (gone), or 403 with cause NamespaceTerminating (being deleted). A 404 about anything
+    else (a RoleBinding's Role the API server cannot see yet, say) is not."""
+    details = _status_details(e)
+    if e.status == 404:
+        return details.get("kind") == "namespaces"
+    if e.status == 403:
+        causes = details.get("causes") or ()
+        return any(
+            isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes
+        )
+    return False
+
+
 class Cluster:
     def __init__(self, api: client.ApiClient) -> None:
         self.objects = client.CustomObjectsApi(api)

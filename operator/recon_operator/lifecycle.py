@@ -192,8 +192,9 @@ def inputs_valid(job: ReconJob, now: datetime) -> Transition:
     )
 
 
-def queue_position(job: ReconJob, position: int) -> Transition:
-    """Only the position: no Event, since the queue moves often and Events cost writes."""
+def queue_position(job: ReconJob, position: int | None) -> Transition:
+    """Only the position: no Event, since the queue moves often and Events cost writes.
+    None clears it for a moment, while the job between it and its new place moves."""
     if job.status.phase != Phase.QUEUED or job.status.queue_position == position:
         return Transition()
     return Transition({"queuePosition": position})

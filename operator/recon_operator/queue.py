@@ -56,7 +56,107 @@ def plan(entries: Sequence[Entry], max_running: int) -> Plan:
     return Plan(admit=admit, positions=positions)
 
 
-def changed_positions(entries: Iterable[Entry], positions: Mapping[str, int]) -> dict[str, int]:
-    """Only the jobs whose recorded position differs: the rest need no write."""
-    recorded = {e.uid: e.queue_position for e in entries}
-    return {uid: pos for uid, pos in positions.items() if recorded.get(uid) != pos}
+def recorded_positions(entries: Iterable[Entry]) -> dict[str, int | None]:
+    """The position every queued job shows now (None: not numbered yet)."""
+    return {e.uid: e.queue_position for e in entries if e.phase == Phase.QUEUED}
+
+
+@dataclass(frozen=True)
+class PositionWrite:
+    """One queuePosition patch; ``position`` None clears it for the moment (the job stays
+    queued, only its number is briefly blank)."""
+
+    uid: str
+    position: int | None
+
+
+# A position pass lets a chain of dependent moves run this many waves deep before it cuts
+# the chain with a clear, so a short queue is written with no extra patch at all.
+MIN_DEPTH = 16
+
+
+def position_writes(
+    current: Mapping[str, int | None],
+    target: Mapping[str, int],
+    parallel: int = 8,
+    min_depth: int = MIN_DEPTH,
+) -> list[list[PositionWrite]]:
+    """The writes that take the queue from ``current`` to ``target``, in waves, such that
+    no two queued jobs ever show the same position on the way.
+
+    ``current`` is the recorded position of every queued job, ``target`` the new one (the
+    plan's positions, which are distinct). Only the jobs whose position changes are
+    written. A write into a position waits for the wave in which its holder moves away:
+    forward moves run front to back, backward moves back to front. Every write of a wave
+    targets a position that is free when the wave starts, so the writes of one wave may
+    run side by side, and in any order.
+
+    A long chain of dependent moves (everyone one place forward) would take one wave per
+    job; it is cut, by clearing a job's position in the first wave, so that there are at
+    most about ``max(min_depth, len(moves) / parallel)`` waves, for at most about
+    ``parallel`` extra writes per pass. A cycle of moves (positions recorded out of queue
+    order) is cut the same way.
+    """
+    if len(set(target.values())) != len(target):
+        raise ValueError("target positions must be distinct")
+    moves: dict[str, int | None] = {
+        uid: pos for uid, pos in target.items() if current.get(uid) != pos
+    }
+    wanted = set(target.values())
+    for uid, pos in current.items():
+        # Not in the plan, yet holding a wanted position: it gives the position up.
+        if uid not in target and pos is not None and pos in wanted:
+            moves[uid] = None
+    if not moves:
+        return []
+    holders: dict[int, list[str]] = {}
+    for uid, pos in current.items():
+        if pos is not None:
+            holders.setdefault(pos, []).append(uid)
+
+    def blockers(uid: str) -> list[str]:
+        pos = moves[uid]
+        return [] if pos is None else [h for h in holders.get(pos, ()) if h != uid]
+
+    depth = max(1, min_depth, -(-len(moves) // max(1, parallel)))
+    level: dict[str, int] = {}
+    cleared: set[str] = set()
+    visiting: set[str] = set()
+
+    def vacated(uid: str) -> int:
+        """The wave after which ``uid`` no longer holds its old position."""
+        return 0 if uid in cleared else level[uid]
+
+    for start in sorted(moves, key=lambda u: (moves[u] or 0, u)):
+        if start in level:
+            continue
+        stack = [start]
+        while stack:
+            uid = stack[-1]
+            if uid not in visiting:
+                visiting.add(uid)
+                for b in blockers(uid):
+                    if b in visiting and b not in level:
+                        cleared.add(b)  # a cycle: b gives its position up first
+                    elif b not in level:
+                        stack.append(b)
+                continue
+            stack.pop()
+            if uid in level:
+                continue
+            before = blockers(uid)
+            at = 1 + max((vacated(b) for b in before), default=-1)
+            if at > depth:
+                # Cut here: the blockers still to move clear their positions first.
+                cleared.update(b for b in before if vacated(b) > 0)
+                at = 1
+            level[uid] = at
+
+    waves: list[list[PositionWrite]] = [[] for _ in range(max(level.values()) + 1)]
+    for uid in cleared:
+        waves[0].append(PositionWrite(uid, None))
+    for uid, pos in moves.items():
+        waves[level[uid]].append(PositionWrite(uid, pos))
+    for wave in waves:
+        wave.sort(key=lambda w: (w.position or 0, w.uid))
+    return [wave for wave in waves if wave]

@@ -81,12 +81,6 @@ def test_admission_follows_priority_then_creation_order(run):
     assert run.findings.order_violations == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="admission.py write_positions patches changed positions 8 at a time in queue "
-    "order, so during a position pass a job can take a position before its old holder "
-    "has moved on (always so when jobs move back behind a higher-priority arrival)",
-)
 def test_no_two_queued_jobs_ever_share_a_position(run):
     assert run.findings.duplicate_positions == []
 

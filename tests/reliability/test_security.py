@@ -4,16 +4,21 @@ status or messages, and that runner pods are locked down, all on the real API se
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from recon_operator.admission import SWEEP_INTERVAL
 from recon_stack.kubeconfig import token_kubeconfig, write
+from urllib3.exceptions import ProtocolError
 
 from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
@@ -262,3 +267,51 @@ def test_runner_pods_run_non_root_read_only_without_capabilities(
     (container,) = pod["spec"]["containers"]
     securely_configured(container, pod["spec"])
     assert pod["spec"]["serviceAccountName"] == f"{mine}-recon"
+
+
+def test_jobs_are_admitted_promptly_under_the_charts_rbac(
+    stack: StackHandle, secured: Secured
+) -> None:
+    """Queued to Running well inside the admission loop's sweep interval. The operator
+    creates each job's Role before its RoleBinding: with the chart's RBAC (no `bind`), the
+    API server allows a binding only once it sees the Role, and a binding refused for that
+    reason is retried at once rather than left for the next sweep."""
+    ns = secured.ns
+    names = ("prompt-a", "prompt-b", "prompt-c", "prompt-d")
+    captures.upload(stack.minio_client(), BUCKET, "sec/sleep1/", captures.files(6))
+    objects = client.CustomObjectsApi(api_for(stack.kubeconfig))
+    first_seen: dict[tuple[str, str], float] = {}
+    stream = watch.Watch()
+
+    def record() -> None:
+        # every status change arrives, so a short stay in Queued is not missed
+        with contextlib.suppress(ProtocolError):  # the watch cut at the end
+            for event in stream.stream(
+                objects.list_namespaced_custom_object,
+                "recon.dev",
+                "v1alpha1",
+                ns,
+                "reconjobs",
+                timeout_seconds=90,
+            ):
+                obj = event["object"]
+                phase = (obj.get("status") or {}).get("phase")
+                if phase:
+                    first_seen.setdefault((obj["metadata"]["name"], phase), time.monotonic())
+
+    watcher = threading.Thread(target=record, daemon=True)
+    watcher.start()
+    try:
+        # one at a time, so no other job's writes wake the admission loop early
+        for name in names:
+            apply(stack, ns, reconjob_manifest(name, "sec/sleep1/"))
+            wait_for(lambda n=name: (n, "Running") in first_seen, 60)
+    finally:
+        stream.stop()
+    for name in names:
+        waited = first_seen[(name, "Running")] - first_seen[(name, "Queued")]
+        assert waited < SWEEP_INTERVAL / 2, f"{name} waited {waited:.1f} s in the queue"
+        binding = stack.kubectl("get", "rolebinding", f"{name}-recon", "-n", ns, "-o", "json")
+        assert json.loads(binding.stdout)["roleRef"]["name"] == f"{name}-recon"
+    for name in names:
+        stack.kubectl("wait", "--for=condition=Succeeded", f"reconjob/{name}", "-n", ns)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from recon_api.constants import Phase
-from recon_operator.queue import Entry, changed_positions, ordered, plan
+from recon_operator.queue import (
+    Entry,
+    PositionWrite,
+    ordered,
+    plan,
+    position_writes,
+    recorded_positions,
+)
 
 
 def entry(name: str, priority: int = 0, created: str = "2025-01-01T12:00:00Z", **kw) -> Entry:
@@ -62,11 +70,18 @@ def test_no_admission_when_all_slots_are_taken() -> None:
 
 
 def test_only_moved_jobs_are_written() -> None:
-    jobs = [entry("a", queue_position=1), entry("b", queue_position=3), entry("c")]
-    assert changed_positions(jobs, {"uid-a": 1, "uid-b": 2, "uid-c": 3}) == {
-        "uid-b": 2,
-        "uid-c": 3,
-    }
+    jobs = [
+        entry("a", queue_position=1),
+        entry("b", queue_position=3),
+        entry("c"),
+        entry("r", phase=Phase.RUNNING),
+    ]
+    current = recorded_positions(jobs)
+    assert current == {"uid-a": 1, "uid-b": 3, "uid-c": None}
+    assert position_writes(current, {"uid-a": 1, "uid-b": 2, "uid-c": 3}) == [
+        [PositionWrite("uid-b", 2)],
+        [PositionWrite("uid-c", 3)],
+    ]
 
 
 @given(
@@ -98,3 +113,165 @@ def test_plan_never_exceeds_the_limit_and_positions_are_contiguous(jobs, limit) 
     for a in result.admit:
         for w in waiting:
             assert (-a.priority, a.created, a.name) <= (-w.priority, w.created, w.name)
+
+
+# --- position writes: the order in which a position pass patches the queue ---
+
+
+def apply_writes(
+    current: dict[str, int | None], writes: list[PositionWrite]
+) -> list[dict[str, int | None]]:
+    """Every state an observer could see, one patch at a time."""
+    state = dict(current)
+    seen = [dict(state)]
+    for w in writes:
+        state[w.uid] = w.position
+        seen.append(dict(state))
+    return seen
+
+
+def duplicates(state: dict[str, int | None]) -> list[int]:
+    held = [p for p in state.values() if p is not None]
+    return sorted({p for p in held if held.count(p) > 1})
+
+
+def flat(waves: list[list[PositionWrite]]) -> list[PositionWrite]:
+    return [w for wave in waves for w in wave]
+
+
+def check_waves(
+    current: dict[str, int | None], target: dict[str, int], waves: list[list[PositionWrite]]
+) -> dict[str, int | None]:
+    """No observer sees a shared position, whatever order a wave's writes land in; the
+    queue ends at the target; returns the final state."""
+    state = dict(current)
+    for wave in waves:
+        assert len({w.uid for w in wave}) == len(wave)
+        held = {p for p in state.values() if p is not None}
+        for w in wave:
+            # a wave only fills positions that are free when it starts
+            assert w.position is None or w.position not in held, (w, state)
+        targets = [w.position for w in wave if w.position is not None]
+        assert len(set(targets)) == len(targets)
+        for order in (wave, wave[::-1]):
+            for seen in apply_writes(state, order):
+                assert duplicates(seen) == [], (wave, seen)
+        state.update({w.uid: w.position for w in wave})
+    for uid, pos in target.items():
+        assert state[uid] == pos
+    return state
+
+
+def test_moving_forward_writes_front_to_back() -> None:
+    # the job at 1 was admitted: everyone moves up one place
+    current: dict[str, int | None] = {"b": 2, "c": 3, "d": 4}
+    target = {"b": 1, "c": 2, "d": 3}
+    waves = position_writes(current, target)
+    assert waves == [[PositionWrite("b", 1)], [PositionWrite("c", 2)], [PositionWrite("d", 3)]]
+    check_waves(current, target, waves)
+
+
+def test_moving_back_behind_an_arrival_writes_back_to_front() -> None:
+    # a higher-priority job arrives (no position yet) and takes the front
+    current: dict[str, int | None] = {"new": None, "a": 1, "b": 2, "c": 3}
+    target = {"new": 1, "a": 2, "b": 3, "c": 4}
+    waves = position_writes(current, target)
+    assert [[w.uid for w in wave] for wave in waves] == [["c"], ["b"], ["a"], ["new"]]
+    check_waves(current, target, waves)
+
+
+def test_unmoved_jobs_are_not_written_and_independent_moves_share_a_wave() -> None:
+    # the jobs at 2 and 5 left the queue: 3 and 4 close the first gap, 6 the second
+    current: dict[str, int | None] = {"a": 1, "c": 3, "d": 4, "f": 6}
+    target = {"a": 1, "c": 2, "d": 3, "f": 4}
+    waves = position_writes(current, target)
+    assert waves == [
+        [PositionWrite("c", 2)],
+        [PositionWrite("d", 3)],
+        [PositionWrite("f", 4)],
+    ]
+    current = {"a": 3, "b": 6, "c": 7}
+    target = {"a": 1, "b": 2, "c": 3}
+    assert position_writes(current, target) == [
+        [PositionWrite("a", 1), PositionWrite("b", 2)],
+        [PositionWrite("c", 3)],
+    ]
+
+
+def test_nothing_to_write_when_every_position_is_right() -> None:
+    assert position_writes({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
+
+
+def test_a_cycle_is_broken_by_clearing_one_position_first() -> None:
+    # recorded out of queue order (a restarted operator's view, say): a and b swap
+    current: dict[str, int | None] = {"a": 2, "b": 1}
+    target = {"a": 1, "b": 2}
+    waves = position_writes(current, target)
+    check_waves(current, target, waves)
+    assert len(flat(waves)) == 3 and [w.position for w in waves[0]] == [None]
+
+
+def test_a_long_drain_is_cut_into_parallel_chains_for_a_few_extra_writes() -> None:
+    # 500 queued, two admitted since the last pass: two chains of 250 dependent moves
+    n = 500
+    current: dict[str, int | None] = {f"j{i}": i for i in range(3, n + 3)}
+    target = {f"j{i}": i - 2 for i in range(3, n + 3)}
+    waves = position_writes(current, target, parallel=8)
+    check_waves(current, target, waves)
+    writes = flat(waves)
+    assert n < len(writes) <= n + 8 + 2
+    assert len(waves) <= n // 8 + 2
+    # a short queue is written with no extra patch
+    short = {f"j{i}": i - 2 for i in range(3, 13)}
+    assert len(flat(position_writes({u: p + 2 for u, p in short.items()}, short))) == 10
+
+
+def test_a_job_outside_the_plan_gives_up_a_wanted_position() -> None:
+    current: dict[str, int | None] = {"gone": 1, "b": 2}
+    target = {"b": 1}
+    waves = position_writes(current, target)
+    assert waves[0] == [PositionWrite("gone", None)]
+    check_waves(current, target, waves)
+
+
+def test_target_positions_must_be_distinct() -> None:
+    with pytest.raises(ValueError):
+        position_writes({"a": None, "b": None}, {"a": 1, "b": 1})
+
+
+@st.composite
+def queue_moves(draw: st.DrawFn) -> tuple[dict[str, int | None], dict[str, int]]:
+    """A queue's recorded positions (distinct, some blank, some stale or out of order) and
+    its new positions 1..n: arrivals, departures, shifts, or any permutation."""
+    n = draw(st.integers(0, 40))
+    uids = [f"u{i}" for i in range(n)]
+    # queue order kept (the usual case), or any permutation
+    order = draw(st.permutations(uids)) if draw(st.booleans()) else uids
+    target = {uid: i for i, uid in enumerate(order, start=1)}
+    slots = draw(st.lists(st.integers(1, 2 * n + 2), min_size=n, max_size=n, unique=True))
+    if draw(st.booleans()):
+        slots = sorted(slots)  # recorded in queue order, as the operator writes them
+    blank = draw(st.sets(st.sampled_from(uids))) if uids else set()
+    current: dict[str, int | None] = {
+        uid: None if uid in blank else slot for uid, slot in zip(uids, slots, strict=True)
+    }
+    # jobs that left the plan, still recorded
+    for i, slot in enumerate(draw(st.lists(st.integers(1, n + 2), max_size=3, unique=True))):
+        if slot not in current.values():
+            current[f"x{i}"] = slot
+    return current, target
+
+
+@given(queue_moves(), st.integers(1, 8), st.integers(1, 6))
+def test_writes_one_at_a_time_never_show_a_shared_position(moves, parallel, min_depth) -> None:
+    current, target = moves
+    waves = position_writes(current, target, parallel=parallel, min_depth=min_depth)
+    for seen in apply_writes(current, flat(waves)):
+        assert duplicates(seen) == [], seen
+    check_waves(current, target, waves)
+    writes = flat(waves)
+    moved = {uid for uid, pos in target.items() if current.get(uid) != pos}
+    written = {w.uid for w in writes}
+    # only jobs that move (or give up a wanted position) are written, each at most twice
+    assert {u for u in written if u in target} == moved
+    assert all(sum(1 for w in writes if w.uid == u) <= 2 for u in written)
