@@ -97,9 +97,11 @@ class Admission:
             known = self.rt.registry.get(entry.uid)
             if known is None or self.rt.registry.cancelling(entry.uid):
                 continue
+            if known.body["metadata"].get("deletionTimestamp"):
+                continue  # being deleted (with its namespace, perhaps): never started
             if await self.launch(known) is Launch.FAILED:
                 # The jobs behind it wait: none may start before a job ahead of it.
-                sleep = min(sleep, RETRY_FIRST * 2**self._failures)
+                sleep = min(sleep, RETRY_FIRST * 2 ** min(self._failures, 4))
                 self._failures += 1
                 break
         else:

@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from recon_operator.admission import SWEEP_INTERVAL
+from recon_operator.cluster import Cluster, namespace_gone
 from recon_stack.kubeconfig import token_kubeconfig, write
 from urllib3.exceptions import ProtocolError
 
@@ -315,3 +316,31 @@ def test_jobs_are_admitted_promptly_under_the_charts_rbac(
         assert json.loads(binding.stdout)["roleRef"]["name"] == f"{name}-recon"
     for name in names:
         stack.kubectl("wait", "--for=condition=Succeeded", f"reconjob/{name}", "-n", ns)
+
+
+def test_a_binding_to_an_unseen_role_is_told_apart_from_a_namespace_going_away(
+    stack: StackHandle, secured: Secured
+) -> None:
+    """Both are 404s: the operator retries the first and gives the job up on the second."""
+    ns = secured.ns
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "no-role-yet", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "not-yet"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}],
+    }
+    as_operator = Cluster(api_for(secured.operator_kubeconfig))
+    with pytest.raises(ApiException) as refused:
+        as_operator.create_owned(binding, "no-owner")
+    assert status_of(refused) == 404 and not namespace_gone(refused.value)
+
+    as_admin = Cluster(api_for(stack.kubeconfig))
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "x", "namespace": "no-such-namespace"},
+    }
+    with pytest.raises(ApiException) as gone:
+        as_admin.create_owned(account, "no-owner")
+    assert status_of(gone) == 404 and namespace_gone(gone.value)
