@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Phase
 
-from recon_operator import cancel, jobspec, lifecycle, queue, stale
+from recon_operator import cancel, children, jobspec, lifecycle, queue, stale
 from recon_operator.cluster import NotOwnedError, namespace_gone
 from recon_operator.lifecycle import StatusChange
 from recon_operator.registry import Known
@@ -162,6 +162,7 @@ class Admission:
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
             return Launch.SKIPPED
         await self.rt.apply(latest.body, lifecycle.admitted(latest.job, name, utcnow()))
+        await children.replay_early(self.rt, uid)
         return Launch.STARTED
 
     async def _create(self, obj: dict[str, Any], uid: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 from recon_api.constants import CANCEL_ANNOTATION, FINALIZER, GROUP, PLURAL, VERSION, Phase
 
-from recon_operator import cancel, credentials, jobspec, jobwatch, lifecycle, outputs
+from recon_operator import cancel, children, credentials, jobspec, lifecycle, outputs
 from recon_operator.admission import Admission
 from recon_operator.capture_reader import StorageUnavailable, open_client, read_capture
 from recon_operator.lifecycle import Note, Transition
@@ -263,7 +263,7 @@ async def job_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
     known = await _owner(rt, body)
     if known is None:
         return
-    await rt.apply(known.body, jobwatch.from_job(known.job, body, utcnow()))
+    await children.follow(rt, known, children.JOB, body)
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)
@@ -274,7 +274,4 @@ async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
     known = await _owner(rt, body)
     if known is None:
         return
-    job_name = (body.get("metadata", {}).get("labels") or {}).get("job-name")
-    if job_name != known.job.status.job_name:
-        return
-    await rt.apply(known.body, jobwatch.from_pod(known.job, body, utcnow()))
+    await children.follow(rt, known, children.POD, body)

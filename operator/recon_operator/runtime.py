@@ -39,6 +39,9 @@ class Runtime:
     # Set once the startup listing is in the cache: before that, a Job whose owner is not
     # known may belong to a ReconJob not listed yet.
     listed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The latest Job and pod events of jobs whose admission is still being recorded, by
+    # ReconJob uid then "job"/"pod" (see children.py).
+    early: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     events: EventPoster = field(init=False)
 
     def __post_init__(self) -> None:
