@@ -11,13 +11,12 @@ import pytest
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
-    OperatorProcess,
     apply,
     events,
     get,
     jobs,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -25,12 +24,8 @@ from tests.support.stack_handle import wait_for
 
 @pytest.fixture(scope="module")
 def operator(stack, tmp_path_factory):
-    ns = prepare_namespace(stack, "op-lifecycle")
-    op = OperatorProcess(stack, ns, tmp_path_factory.mktemp("operator")).start()
-    yield op
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "op-lifecycle", tmp_path_factory.mktemp("operator")) as op:
+        yield op
 
 
 def watch_progress(stack, ns, name, seen, done):

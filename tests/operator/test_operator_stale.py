@@ -10,14 +10,13 @@ import pytest
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
-    OperatorProcess,
     apply,
     condition,
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -27,13 +26,9 @@ STALE_AFTER = 6
 
 @pytest.fixture(scope="module")
 def ns(stack, tmp_path_factory):
-    ns = prepare_namespace(stack, "op-stale")
     env = {"RECON_STALE_AFTER_SECONDS": str(STALE_AFTER)}
-    op = OperatorProcess(stack, ns, tmp_path_factory.mktemp("operator"), env).start()
-    yield ns
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "op-stale", tmp_path_factory.mktemp("operator"), env) as op:
+        yield op.namespace
 
 
 def test_silent_runner_is_failed_as_stalled(stack, ns):

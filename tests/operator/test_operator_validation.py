@@ -12,13 +12,12 @@ import pytest
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
-    OperatorProcess,
     apply,
     condition,
     events,
     jobs,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -26,12 +25,8 @@ from tests.support.stack_handle import wait_for
 
 @pytest.fixture(scope="module")
 def ns(stack, tmp_path_factory):
-    ns = prepare_namespace(stack, "op-validate")
-    op = OperatorProcess(stack, ns, tmp_path_factory.mktemp("operator")).start()
-    yield ns
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "op-validate", tmp_path_factory.mktemp("operator")) as op:
+        yield op.namespace
 
 
 def test_every_problem_is_reported_and_the_job_fails_before_any_gpu(stack, ns):

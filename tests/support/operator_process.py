@@ -4,6 +4,7 @@ helpers to read ReconJobs, Events and pods back through kubectl."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,20 @@ def jobs(stack: Any, namespace: str) -> list[dict[str, Any]]:
     out = stack.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(out)["items"]
     return items
+
+
+@contextlib.contextmanager
+def running_operator(
+    stack: Any, base: str, log_dir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[OperatorProcess]:
+    """A fresh namespace with an operator watching it; afterwards its ReconJobs are deleted
+    (while the operator still runs, so its finalizer is honoured), then the operator and
+    the namespace go."""
+    ns = prepare_namespace(stack, base)
+    op = OperatorProcess(stack, ns, log_dir, env).start()
+    try:
+        yield op
+    finally:
+        stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
+        op.stop()
+        stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
