@@ -4,7 +4,6 @@ else's outputs are touched."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,14 @@ import pytest
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
-    OperatorProcess,
     apply,
     condition,
     events,
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -31,13 +29,9 @@ TTL = 8
 
 @pytest.fixture(scope="module")
 def ns(stack, tmp_path_factory):
-    ns = prepare_namespace(stack, "op-cancel")
     env = {"RECON_MAX_RUNNING_JOBS": "1", "RECON_CANCEL_TTL_SECONDS": str(TTL)}
-    op = OperatorProcess(stack, ns, tmp_path_factory.mktemp("operator"), env).start()
-    yield ns
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "op-cancel", tmp_path_factory.mktemp("operator"), env) as op:
+        yield op.namespace
 
 
 def annotate(stack, ns, name, value):
@@ -69,7 +63,7 @@ def test_request_then_confirm_stops_a_running_job(stack, ns):
     client = stack.minio_client()
     # a finished output of another job under the same bucket must survive
     other = "other/output/earlier-run/mesh.glb"
-    client.put_object(BUCKET, other, io.BytesIO(b"finished"), 8)
+    captures.upload(client, BUCKET, "other/output/earlier-run/", {"mesh.glb": b"finished"})
 
     body = start_running(stack, ns, "busy")
     uid = body["metadata"]["uid"]
