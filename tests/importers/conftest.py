@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import lzfse
+import lzfse  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 import pytest
 from PIL import Image
 from recon_runner.camera import Camera, project
+from recon_runner.importers.capture_writer import Source
 from scipy.spatial.transform import Rotation
 
 POINT = np.array([0.12, -0.07, 0.31])
@@ -400,7 +401,7 @@ WRITERS: dict[str, Callable[[Path], Written]] = {
 }
 
 
-def source_for(name: str, written: Written):  # type: ignore[no-untyped-def]
+def source_for(name: str, written: Written) -> Source:
     """The format's Source, with the options its fixture needs."""
     from recon_runner.importers import nerfstudio, polycam, record3d, redwood, scannet, tum
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def frame(index: int, **changes: object) -> Frame:
 
 
 def source(*frames: Frame, unit: float = 0.001) -> Source:
-    return Source([(lambda f=f: f) for f in frames], unit, "src")
+    return Source([partial(lambda f: f, f) for f in frames], unit, "src")
 
 
 def leftovers(parent: Path) -> list[str]:
