@@ -2,7 +2,8 @@
 `recon run` and the operator take.
 
 Exit codes as the runner's: 0 written, 3 the source cannot be read or does not fit the
-layout (one line naming the file), 2 OUT already exists (without --force).
+layout (one line naming the file), 2 OUT already exists (without --force), 1 OUT cannot
+be written (a full disk, no permission).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from recon_api.constants import ExitCode
 
 EXISTS_EXIT_CODE = 2
+WRITE_FAILED_EXIT_CODE = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,25 +59,25 @@ def run(args: argparse.Namespace) -> int:
     importer = FORMATS[args.format]
     progress = None if args.quiet else FrameProgress(f"importing {args.format}")
     try:
-        source = importer.source_from_args(args.src, args)
-        source = replace(source, loaders=source.loaders[:: args.every])
-        result = write_capture(source, args.out, overwrite=args.force, progress=progress)
+        try:
+            source = importer.source_from_args(args.src, args)
+            source = replace(source, loaders=source.loaders[:: args.every])
+            result = write_capture(source, args.out, overwrite=args.force, progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()  # before any message, so it starts on a line of its own
     except InvalidInputError as e:
-        _end(progress)
-        print(f"error: {e}", file=sys.stderr)
-        return ExitCode.INVALID_INPUT
+        return _fail(f"error: {e}", ExitCode.INVALID_INPUT)
     except FileExistsError as e:
-        _end(progress)
-        print(f"error: {e}", file=sys.stderr)
-        return EXISTS_EXIT_CODE
-    _end(progress)
+        return _fail(f"error: {e}", EXISTS_EXIT_CODE)
+    except OSError as e:
+        return _fail(f"error: {e}", WRITE_FAILED_EXIT_CODE)
     for note in source.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {result.frames} frames to {result.out}")
     return ExitCode.SUCCESS
 
 
-def _end(progress: object) -> None:
-    close = getattr(progress, "close", None)
-    if close is not None:
-        close()
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial.transform import Rotation
 
 from recon_runner.errors import InvalidInputError
 
@@ -41,7 +40,10 @@ def opencv_to_opengl(c2w: Matrix) -> Matrix:
 def pose_from_quaternion(translation: Sequence[float], xyzw: Sequence[float]) -> Matrix:
     """A 4x4 camera-to-world matrix from a position and a scalar-last unit quaternion.
 
-    The quaternion is normalised first: text files round it to a few digits."""
+    The quaternion is normalised first: text files round it to a few digits. scipy is
+    imported here, not at the top: it costs seconds, and most formats never need it."""
+    from scipy.spatial.transform import Rotation
+
     quaternion = np.asarray(xyzw, dtype=np.float64)
     norm = float(np.linalg.norm(quaternion))
     if not np.isfinite(norm) or norm < 1e-6:
