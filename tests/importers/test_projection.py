@@ -89,3 +89,47 @@ def test_tum_pairs_by_timestamp_and_takes_the_closest_pose(tmp_path: Path) -> No
         "1305031103.000000.png",
         "1305031104.000000.png",
     ]
+
+
+def test_nerfstudio_npy_depth_is_scaled_like_png_depth(tmp_path: Path) -> None:
+    import json
+
+    from PIL import Image
+
+    written = WRITERS["nerfstudio"](tmp_path / "source")
+    path = written.src / "transforms.json"
+    doc = json.loads(path.read_text())
+    for frame in doc["frames"]:
+        png = written.src / frame["depth_file_path"]
+        units = np.asarray(Image.open(png)).astype(np.float32)  # depth_unit_scale_factor units
+        np.save(png.with_suffix(".npy"), units)
+        frame["depth_file_path"] = frame["depth_file_path"].replace(".png", ".npy")
+    path.write_text(json.dumps(doc))
+    source = source_for("nerfstudio", written)
+    write_capture(source, tmp_path / "capture")
+    for view, seen in zip(imported_views(tmp_path / "capture"), written.seen, strict=True):
+        *_, depth = where_seen(view)
+        # The arrays hold the PNG's quantised units; the capture quantises again, finer.
+        tolerance = (doc["depth_unit_scale_factor"] + source.depth_unit) / 2 + 1e-9
+        assert depth == pytest.approx(seen.depth, abs=tolerance)
+
+
+def test_record3d_unzipped_folder_and_depth_size_from_the_aspect_ratio(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    written = WRITERS["record3d"](tmp_path / "source")
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(written.src) as archive:
+        archive.extractall(folder)
+    meta = json.loads((folder / "metadata").read_text())
+    del meta["dw"], meta["dh"]  # older exports do not state the depth size
+    (folder / "metadata").write_text(json.dumps(meta))
+    written = type(written)(folder, written.seen, written.centre_origin)
+    write_capture(source_for("record3d", written), tmp_path / "capture")
+    views = imported_views(tmp_path / "capture")
+    assert views[0].depth.shape == (12, 16)
+    for view, seen in zip(views, written.seen, strict=True):
+        _, _, column, row, depth = where_seen(view)
+        assert (column, row) == (seen.depth_column, seen.depth_row)
+        assert depth == pytest.approx(seen.depth, abs=1e-4)
