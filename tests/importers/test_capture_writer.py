@@ -128,3 +128,16 @@ def test_an_empty_source_names_it(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as caught:
         write_capture(Source([], 0.001, "some/folder"), tmp_path / "out")
     assert caught.value.file == "some/folder"
+
+
+def test_the_capture_folder_has_the_users_usual_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        write_capture(source(frame(0)), tmp_path / "out")
+    finally:
+        os.umask(previous)
+    # Readable by a runner container of another user, as a folder made by mkdir is.
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755

@@ -22,8 +22,8 @@ import io
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +128,8 @@ def write_capture(
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not empty (use --force)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging = _hidden_sibling(out, "partial")
+    staging.mkdir()
     try:
         _write_all(source, staging, progress)
         _move_into_place(staging, out)
@@ -138,14 +139,20 @@ def write_capture(
     return WriteResult(out=out, frames=len(source.loaders))
 
 
+def _hidden_sibling(out: Path, kind: str) -> Path:
+    """A fresh hidden name beside `out`: on the same file system, so renames are atomic.
+    Made with mkdir rather than mkdtemp so the capture gets the user's usual permissions
+    (mkdtemp's 0700 would hide it from a runner container of another user)."""
+    return out.parent / f".{out.name}.{secrets.token_hex(6)}.{kind}"
+
+
 def _move_into_place(staging: Path, out: Path) -> None:
     """Rename the finished capture to `out`; an old `out` is moved aside first and removed
     only after the new one is in place."""
     if not out.exists():
         os.rename(staging, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rmdir(old)
+    old = _hidden_sibling(out, "old")
     os.rename(out, old)
     try:
         os.rename(staging, out)
