@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from recon_api.constants import ExitCode
+
+from recon_runner.errors import InvalidInputError
+from recon_runner.importers import FORMATS
+from recon_runner.importers.capture_writer import write_capture
+from recon_runner.importers.progress import FrameProgress
 
 EXISTS_EXIT_CODE = 2
 WRITE_FAILED_EXIT_CODE = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from recon_runner.importers import FORMATS
-
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     for name, importer in FORMATS.items():
         sub = formats.add_parser(name, help=importer.HELP, description=importer.HELP)
@@ -49,13 +53,6 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from recon_runner.errors import InvalidInputError
-    from recon_runner.importers import FORMATS
-    from recon_runner.importers.capture_writer import write_capture
-    from recon_runner.importers.progress import FrameProgress
-
     importer = FORMATS[args.format]
     progress = None if args.quiet else FrameProgress(f"importing {args.format}")
     try:
