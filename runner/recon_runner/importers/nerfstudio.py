@@ -1,7 +1,7 @@
 """nerfstudio datasets: a `transforms.json` whose frames carry depth.
 
-Format, as nerfstudio documents it (docs.nerf.studio, "Data conventions" and the
-nerfstudio dataparser): intrinsics `fl_x`, `fl_y`, `cx`, `cy`, `w`, `h` at the top level
+Format, as nerfstudio documents it (docs.nerf.studio/quickstart/data_conventions.html
+and its `nerfstudio_dataparser`): intrinsics `fl_x`, `fl_y`, `cx`, `cy`, `w`, `h` at the top level
 or per frame, `camera_model` with OpenCV distortion `k1`..`k4`, `p1`, `p2`, and frames
 `{file_path, transform_matrix, depth_file_path?, mask_path?}` with paths relative to the
 transforms.json. The camera-to-world matrices use OpenGL camera axes, and pixel

@@ -1,8 +1,8 @@
 """Polycam "raw data" exports (the LiDAR phone app's developer-mode export).
 
-Format, as described publicly by Polycam's export and by nerfstudio's Polycam converter
-(nerfstudio `process_data/polycam_utils.py`; docs.nerf.studio "Polycam" data page) and
-the Polycam `polyform` toolkit (github.com/PolyCam/polyform, `CaptureFolder`):
+Format, as nerfstudio's Polycam converter (github.com/nerfstudio-project/nerfstudio,
+`nerfstudio/process_data/polycam_utils.py`) and Polycam's own `polyform` toolkit
+(github.com/PolyCam/polyform, its `CaptureFolder` artifacts) describe it:
 
     keyframes/images/<ts>.jpg              colour as captured
     keyframes/corrected_images/<ts>.jpg    undistorted, optimised after capture

@@ -1,8 +1,9 @@
 """Record3D `.r3d` recordings (the iPhone LiDAR/TrueDepth app's export), or the folder
 they unzip to.
 
-Format, as described publicly by Record3D's own export notes and the readers of it in
-nerfstudio (`process_data/record3d_utils.py`) and viser (`examples/record3d` loader): an
+Format, as the public readers of it describe it: nerfstudio's Record3D converter
+(github.com/nerfstudio-project/nerfstudio, `nerfstudio/process_data/record3d_utils.py`)
+and viser's Record3D loader (github.com/nerfstudio-project/viser, `record3d` example). An
 .r3d file is a zip archive holding
 
     metadata           JSON: "w", "h" (colour size), "K" (3x3 colour intrinsics, stored

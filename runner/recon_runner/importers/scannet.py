@@ -1,14 +1,15 @@
 """ScanNet scans exported from their `.sens` files by ScanNet's SensReader.
 
-Format, as ScanNet's SensReader documents it (github.com/ScanNet/ScanNet, SensReader/
-python README and `SensorData.py`): the exporter writes
+Format, as ScanNet's SensReader documents it (github.com/ScanNet/ScanNet,
+`SensReader/python/README.md`: depth as 16-bit PNG with depth shift 1000, colour as JPEG,
+poses as 4x4 camera-to-world, intrinsics as 4x4 matrices): the exporter writes
 
     color/<i>.jpg                    8-bit colour (1296x968 in ScanNet v2)
     depth/<i>.png                    16-bit depth, depth shift 1000 (millimetres), 640x480
     pose/<i>.txt                     4x4 camera-to-world matrix (tracking lost: -inf)
     intrinsic/intrinsic_color.txt    4x4 colour intrinsics
     intrinsic/intrinsic_depth.txt    4x4 depth intrinsics
-    intrinsic/extrinsic_color.txt, extrinsic_depth.txt   (identity in ScanNet's exports)
+    intrinsic/extrinsic_color.txt, extrinsic_depth.txt   (must coincide: one pose a frame)
 
 Colour and depth have intrinsics of their own, so both are written (`depth_fl_x` ...).
 ScanNet's poses and intrinsics use the OpenCV convention: the camera's axes are flipped

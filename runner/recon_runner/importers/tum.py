@@ -11,9 +11,10 @@ associate.py does (closest timestamps, each used once, within 0.02 s), and each 
 takes the ground-truth pose closest to its colour timestamp within the same limit.
 
 TUM cameras use the OpenCV convention: the camera axes are flipped to OpenGL's and the
-principal point moves by half a pixel. The intrinsics default to the ROS defaults the
-benchmark recommends for the pre-registered depth (fx = fy = 525, cx = 319.5,
-cy = 239.5); `--intrinsics` gives a sequence's calibration instead.
+principal point moves by half a pixel. The intrinsics default to the ROS default camera
+listed beside the benchmark's calibrations (fx = fy = 525, cx = 319.5, cy = 239.5), the
+one that fits the pre-registered, undistorted depth; `--intrinsics` gives a sequence's
+own calibration instead.
 """
 
 from __future__ import annotations
