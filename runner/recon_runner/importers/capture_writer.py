@@ -55,11 +55,6 @@ class Intrinsics:
     width: int
     height: int
 
-    def scaled(self, width: int, height: int) -> Intrinsics:
-        """The same camera at another resolution: the layout's default depth intrinsics."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
-
     def check(self, where: str) -> None:
         values = (self.fx, self.fy, self.cx, self.cy)
         if not all(math.isfinite(v) for v in values) or self.fx <= 0 or self.fy <= 0:
