@@ -47,12 +47,14 @@ def test_every_imported_capture_is_accepted_by_the_runner_and_the_operator(
         written = write(tmp_path / f"{name}-source")
         out = tmp_path / f"{name}-capture"
         write_capture(source_for(name, written), out)
-        problems = [f"operator: {p}" for p in operator_problems(out)]
+        problems = []
         try:
             capture = load_capture(out, expected_views=len(written.seen))
             assert len(capture.views) == len(written.seen)
         except InvalidInputError as e:
             problems.append(f"runner: {e}")
+        problems.extend(f"operator: {p}" for p in operator_problems(out))
         if problems:
             refused[name] = problems
-    assert refused == {}
+    report = [f"{name}: {'; '.join(problems[:3])}" for name, problems in refused.items()]
+    assert not refused, "refused imported captures:\n" + "\n".join(report)
