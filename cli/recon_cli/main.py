@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("recon_operator.cli", "run the ReconJob operator with the current kubeconfig"),
     "run": ("recon_runner.cli_run", "reconstruct a capture folder into a textured mesh"),
     "demo": ("recon_runner.cli_demo", "reconstruct a synthetic capture of a known object"),
+    "import": ("recon_runner.importers.cli", "convert a Polycam, Record3D, ScanNet, ... capture"),
     "runner": ("recon_runner.cli_pod", "run one ReconJob inside its pod (used by the Job)"),
 }
 
