@@ -272,7 +272,7 @@ step_nvdiffrast() {
     export MAX_JOBS=${MAX_JOBS:-$(nproc)}
     echo "TORCH_EXTENSIONS_DIR=$TORCH_EXTENSIONS_DIR MAX_JOBS=$MAX_JOBS"
     run_logged nvdiffrast_build.log "$(seconds_for 270 60)" "$PYTHON" - <<'EOF'
-import os, time
+import os, re, subprocess, time
 import torch
 import torch.utils.cpp_extension as cpp
 import nvdiffrast
@@ -283,6 +283,18 @@ print(f"nvdiffrast {nvdiffrast.__version__}, torch {torch.__version__} (CUDA {to
 print(f"CUDA_HOME={cpp.CUDA_HOME} ninja={cpp.is_ninja_available()} "
       f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST')} "
       f"device capability={torch.cuda.get_device_capability(0)}")
+# torch refuses to compile with a toolkit of another major version than its own build's.
+nvcc = os.path.join(cpp.CUDA_HOME or "", "bin", "nvcc")
+if os.path.exists(nvcc):
+    found = re.search(r"release (\d+)\.(\d+)", subprocess.run(
+        [nvcc, "--version"], capture_output=True, text=True).stdout)
+    toolkit = found.group(1) + "." + found.group(2) if found else "unknown"
+    print(f"nvcc: CUDA {toolkit} at {nvcc}")
+    if found and torch.version.cuda and found.group(1) != torch.version.cuda.split(".")[0]:
+        print(f"WARNING: nvcc is CUDA {toolkit} but torch was built for CUDA "
+              f"{torch.version.cuda}; the major versions must match")
+else:
+    print(f"WARNING: no nvcc under CUDA_HOME={cpp.CUDA_HOME}")
 start = time.perf_counter()
 plugin = ops._get_plugin(gl=False)  # compiles on first use, as the runner image does
 print(f"plugin {plugin.__name__} ready in {time.perf_counter() - start:.1f} s: {plugin.__file__}")
@@ -334,7 +346,8 @@ step_parity() {
         -m gpu --junitxml="$OUT_DIR/parity.xml" "${files[@]}"
     rc=$?
     # Judged by the JUnit report as well: on a GPU machine a skipped GPU test is a failure.
-    "$PYTHON" - "$OUT_DIR/parity.xml" "$OUT_DIR/parity.json" <<'EOF'
+    local counts judged
+    counts=$("$PYTHON" - "$OUT_DIR/parity.xml" "$OUT_DIR/parity.json" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET
 counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
 skipped = []
@@ -351,18 +364,22 @@ else:
             skipped.append(f"{case.get('classname')}::{case.get('name')}: {s.get('message')}")
 counts["skipped_tests"] = skipped
 json.dump(counts, open(sys.argv[2], "w"), indent=2)
-print(json.dumps({k: v for k, v in counts.items() if k != "skipped_tests"}))
+print(counts.get("report_error") or "{tests} tests: {failures} failed, {errors} errors, "
+      "{skipped} skipped".format(**counts))
 ok = "report_error" not in counts and counts["tests"] > 0 and not (
     counts["failures"] or counts["errors"] or counts["skipped"])
 sys.exit(0 if ok else 1)
 EOF
-    local judged=$?
+)
+    judged=$?
+    echo "$counts"
     if ((rc != 0 || judged != 0)); then
-        loud "the GPU tests did not all pass ($(status_text $rc)): see parity.log and parity.json"
-        record parity failed $((SECONDS - start)) "$(status_text $rc); see parity.json"
+        loud "the GPU tests did not all pass ($counts; pytest $(status_text $rc))" \
+             "see parity.log and parity.json (a skipped GPU test counts as not passed)"
+        record parity failed $((SECONDS - start)) "$counts; see parity.json"
         return 1
     fi
-    record parity passed $((SECONDS - start)) "$(grep -oE '[0-9]+ passed' "$OUT_DIR/parity.log" | tail -1)"
+    record parity passed $((SECONDS - start)) "$counts"
 }
 
 step_timing() {
