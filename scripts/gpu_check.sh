@@ -272,7 +272,7 @@ step_nvdiffrast() {
     export MAX_JOBS=${MAX_JOBS:-$(nproc)}
     echo "TORCH_EXTENSIONS_DIR=$TORCH_EXTENSIONS_DIR MAX_JOBS=$MAX_JOBS"
     run_logged nvdiffrast_build.log "$(seconds_for 270 60)" "$PYTHON" - <<'EOF'
-import os, re, subprocess, time
+import os, re, shutil, subprocess, sys, sysconfig, time
 import torch
 import torch.utils.cpp_extension as cpp
 import nvdiffrast
@@ -295,6 +295,13 @@ if os.path.exists(nvcc):
               f"{torch.version.cuda}; the major versions must match")
 else:
     print(f"WARNING: no nvcc under CUDA_HOME={cpp.CUDA_HOME}")
+# The plugin's C++ side includes Python.h and is compiled by the host's C++ compiler.
+headers = sysconfig.get_paths()["include"]
+if not os.path.exists(os.path.join(headers, "Python.h")):
+    print(f"WARNING: no Python.h in {headers}: the build needs this Python's headers "
+          f"(the python3.{sys.version_info[1]}-dev package)")
+if not (shutil.which("c++") or shutil.which("g++")):
+    print("WARNING: no C++ compiler (c++ or g++) on PATH")
 start = time.perf_counter()
 plugin = ops._get_plugin(gl=False)  # compiles on first use, as the runner image does
 print(f"plugin {plugin.__name__} ready in {time.perf_counter() - start:.1f} s: {plugin.__file__}")
