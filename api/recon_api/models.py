@@ -635,13 +635,6 @@ class ReconJobStatus(ApiModel):
         description="metadata.generation the operator last acted on; set on every write.",
     )
 
-    def condition(self, type_: str) -> Condition | None:
-        """The condition of one type, if set."""
-        for cond in self.conditions or ():
-            if cond.type == type_:
-                return cond
-        return None
-
 
 class ReconJob(ApiModel):
     """A ReconJob resource as read from the API server."""

@@ -25,7 +25,15 @@ from recon_api.constants import (
     Phase,
 )
 
-from recon_operator import cancel, children, credentials, jobspec, lifecycle, outputs
+from recon_operator import (
+    cancel,
+    children,
+    conditions,
+    credentials,
+    jobspec,
+    lifecycle,
+    outputs,
+)
 from recon_operator.admission import Admission
 from recon_operator.capture_reader import StorageUnavailable, open_client, read_capture
 from recon_operator.lifecycle import Note, Transition
@@ -111,7 +119,7 @@ async def reconjob_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_:
     if (
         known is not None
         and known.job.status.phase is not None
-        and known.job.status.condition(ConditionType.RECONCILING.value) is None
+        and conditions.find(known.job.status.conditions, ConditionType.RECONCILING) is None
         and not rt.registry.cancelling(known.job.uid)
     ):
         # Written by an operator version without kstatus's conditions: add them now, so

@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from recon_api.constants import ConditionType, Phase
 from recon_api.models import ReconJob
-from recon_operator import cancel, jobwatch, lifecycle
+from recon_operator import cancel, conditions, jobwatch, lifecycle
 
 from tests.support.reconjobs import T0, apply_status, reconjob
 
 
 def cond(job, type_):
-    return job.status.condition(type_.value)
+    return conditions.find(job.status.conditions, type_)
 
 
 def test_happy_path_through_validation_queue_and_admission() -> None:
