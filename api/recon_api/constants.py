@@ -45,6 +45,9 @@ class ConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
+    # kstatus's abnormal-true conditions, read by Flux (see lifecycle.health).
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class Stage(StrEnum):

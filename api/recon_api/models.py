@@ -522,7 +522,9 @@ class Condition(ApiModel):
     type: str = Field(
         description=(
             "Condition type: InputsValid, Admitted, Scheduled, Running, CancelRequested, "
-            "Succeeded, Failed or Cancelled."
+            "Succeeded, Failed or Cancelled; and Reconciling (True until the job is queued) "
+            "and Stalled (True when it failed, with Failed's reason and message), which "
+            "kstatus-based tools such as Flux read."
         ),
         max_length=316,
     )
@@ -628,15 +630,10 @@ class ReconJobStatus(ApiModel):
     outputs: Outputs | None = Field(default=None, description="Where the results were written.")
     metrics: Metrics | None = Field(default=None, description="Quality and size of the result.")
     observed_generation: int | None = Field(
-        default=None, ge=0, description="metadata.generation the operator last acted on."
+        default=None,
+        ge=0,
+        description="metadata.generation the operator last acted on; set on every write.",
     )
-
-    def condition(self, type_: str) -> Condition | None:
-        """The condition of one type, if set."""
-        for cond in self.conditions or ():
-            if cond.type == type_:
-                return cond
-        return None
 
 
 class ReconJob(ApiModel):

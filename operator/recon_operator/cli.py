@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
+import time
 
 DEFAULT_METRICS_PORT = 8080
 DEFAULT_HEALTH_PORT = 8081
@@ -35,6 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no peering (the default when --peering is not given)",
     )
+    parser.add_argument(
+        "--lease",
+        metavar="NAME",
+        default=os.environ.get("RECON_LEASE") or None,
+        help="coordination.k8s.io Lease to hold while active: replicas given the same one "
+        "run one at a time, the others wait as standby (env RECON_LEASE)",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        metavar="NAMESPACE",
+        default=os.environ.get("POD_NAMESPACE") or "default",
+        help="namespace of the Lease (env POD_NAMESPACE; default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,13 +66,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    rt = Runtime(settings=settings, cluster=Cluster(api_client()))
+    api = api_client()
+    priority = 0
+    if args.lease:
+        from recon_operator import leadership
+
+        identity = os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}"
+        lease = leadership.LeaseSettings(args.lease, args.lease_namespace, identity)
+        with leadership.standby_health(args.liveness):
+            leadership.acquire(lease, api)
+        # The newest holder outranks every earlier one in kopf's peering, so a killed
+        # predecessor's record (kept there until its lifetime ends) does not freeze it,
+        # while an instance started without the Lease still pauses for it.
+        priority = int(time.time())
+    rt = Runtime(settings=settings, cluster=Cluster(api))
     if args.metrics_port:
         rt.metrics.serve(args.metrics_port)
     kopf.run(
         standalone=not args.peering,
         peering_name=args.peering,
-        priority=0,
+        priority=priority,
         clusterwide=settings.cluster_wide,
         namespaces=list(settings.namespaces),
         liveness_endpoint=args.liveness or None,

@@ -1,4 +1,5 @@
-"""Condition bookkeeping in the Kubernetes API conventions.
+"""Condition bookkeeping in the Kubernetes API conventions, and the one way the operator
+looks a ReconJob's condition up (`find`, `is_true`).
 
 `lastTransitionTime` is what `kubectl wait` users and dashboards read as "since when", so it
 moves only when a condition's status flips; a changed reason or message alone keeps it.

@@ -15,9 +15,25 @@ import time
 from typing import Any
 
 import kopf
-from recon_api.constants import CANCEL_ANNOTATION, FINALIZER, GROUP, PLURAL, VERSION, Phase
+from recon_api.constants import (
+    CANCEL_ANNOTATION,
+    FINALIZER,
+    GROUP,
+    PLURAL,
+    VERSION,
+    ConditionType,
+    Phase,
+)
 
-from recon_operator import cancel, children, credentials, jobspec, lifecycle, outputs
+from recon_operator import (
+    cancel,
+    children,
+    conditions,
+    credentials,
+    jobspec,
+    lifecycle,
+    outputs,
+)
 from recon_operator.admission import Admission
 from recon_operator.capture_reader import StorageUnavailable, open_client, read_capture
 from recon_operator.lifecycle import Note, Transition
@@ -96,9 +112,20 @@ async def reconjob_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_:
     rt = runtime(memo)
     if type == "DELETED":
         rt.registry.forget(_uid(body))
-    else:
-        rt.registry.observe(body)
+        rt.wake()
+        return
+    known = rt.registry.observe(body)
     rt.wake()
+    if (
+        known is not None
+        and known.job.status.phase is not None
+        and conditions.find(known.job.status.conditions, ConditionType.RECONCILING) is None
+        and not rt.registry.cancelling(known.job.uid)
+    ):
+        # Written by an operator version without kstatus's conditions: add them now, so
+        # GitOps tools read it right without waiting for its next transition. (New jobs
+        # get them with their first status write.)
+        await rt.apply(known.body, lifecycle.observe(known.job, utcnow()))
 
 
 def _latest(rt: Runtime, body: kopf.Body) -> Known | None:

@@ -15,6 +15,7 @@ from typing import Any
 from recon_api.constants import ConditionType, ExitCode, Phase
 from recon_api.models import ReconJob
 
+from recon_operator import conditions
 from recon_operator.lifecycle import StatusChange, Transition
 
 Json = Mapping[str, Any]
@@ -89,31 +90,29 @@ def from_pod(recon: ReconJob, pod: Json, now: datetime) -> Transition:
     if scheduled is not None and scheduled.get("status") == "False":
         reason = str(scheduled.get("reason") or "Unschedulable")
         message = str(scheduled.get("message") or "the scheduler cannot place the pod")
-        current = recon.status.condition(ConditionType.SCHEDULED.value)
+        current = conditions.find(recon.status.conditions, ConditionType.SCHEDULED)
         if current is None or current.message != message:
             change.note(reason, f"pod {pod_name}: {message}", warning=True)
         change.condition(ConditionType.SCHEDULED, False, reason, message)
     elif node:
         message = f"pod {pod_name} assigned to {node}"
-        if not (recon.status.node_name == node and _is_true(recon, ConditionType.SCHEDULED)):
+        if not (
+            recon.status.node_name == node
+            and conditions.is_true(recon.status.conditions, ConditionType.SCHEDULED)
+        ):
             change.note("Scheduled", message)
         change.condition(ConditionType.SCHEDULED, True, "Scheduled", message)
         change.set("nodeName", node)
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Running":
-        if not _is_true(recon, ConditionType.RUNNING):
+        if not conditions.is_true(recon.status.conditions, ConditionType.RUNNING):
             change.note("Running", f"runner pod {pod_name} started on {node}")
         change.condition(ConditionType.RUNNING, True, "PodRunning", f"pod {pod_name} is running")
-    elif phase == "Failed" and _is_true(recon, ConditionType.RUNNING):
+    elif phase == "Failed" and conditions.is_true(recon.status.conditions, ConditionType.RUNNING):
         message = f"pod {pod_name} failed{_exit_detail(pod)}"
         change.condition(ConditionType.RUNNING, False, "PodFailed", message)
         change.note("PodFailed", message, warning=True)
     return change.result()
-
-
-def _is_true(recon: ReconJob, type_: ConditionType) -> bool:
-    cond = recon.status.condition(type_.value)
-    return cond is not None and cond.status == "True"
 
 
 def _exit_detail(pod: Json) -> str:

@@ -4,6 +4,10 @@ Each step returns a `Transition`: a JSON merge patch for `.status` holding only 
 changes (the runner patches `.status.progress` concurrently, so the operator never sends
 fields it does not own), and the Events that tell the story in `kubectl describe`.
 A finished job never leaves its terminal phase.
+
+Every step also brings kstatus's two abnormal-true conditions, `Reconciling` and
+`Stalled`, in line with the phase it leaves the job in (`health`), so Flux and Argo CD
+read the same story as `kubectl get` (DESIGN.md's GitOps health table).
 """
 
 from __future__ import annotations
@@ -118,14 +122,65 @@ class StatusChange:
         self._notes.append(Note(reason, message[:MAX_EVENT_MESSAGE], warning))
         return self
 
-    def result(self) -> Transition:
+    def result(self, *, refresh_health: bool = False) -> Transition:
+        """The patch (`Runtime.apply` adds observedGeneration to it) and the Events.
+
+        `Reconciling` and `Stalled` follow along with any change; a step that changes
+        nothing writes nothing, unless `refresh_health` asks for them alone."""
+        if self._patch or self._conditions_changed or refresh_health:
+            failed = conditions.find(self._conditions, ConditionType.FAILED)
+            inputs = conditions.find(self._conditions, ConditionType.INPUTS_VALID)
+            for type_, (status, reason, message) in health(self.phase, failed, inputs).items():
+                self.condition(type_, status, reason, message)
         patch = dict(self._patch)
         if self._conditions_changed:
             patch["conditions"] = conditions.to_api(self._conditions)
-        generation = self.generation
-        if patch and generation is not None and self.job.status.observed_generation != generation:
-            patch["observedGeneration"] = generation
         return Transition(patch, list(self._notes))
+
+
+HealthCondition = tuple[ConditionStatus, str, str]
+
+_RECONCILING: dict[Phase, str] = {
+    Phase.PENDING: "waiting for the operator to check the capture",
+    Phase.VALIDATING: "checking the capture's layout and image headers in storage",
+    Phase.QUEUED: "the capture is valid; the job waits for a run slot",
+    Phase.RUNNING: "the child Job runs the reconstruction",
+    Phase.SUCCEEDED: "the job finished: Succeeded",
+    Phase.FAILED: "the job finished: Failed",
+    Phase.CANCELLED: "the job finished: Cancelled",
+}
+
+
+def health(
+    phase: Phase | None, failed: Condition | None, inputs_valid: Condition | None
+) -> dict[ConditionType, HealthCondition]:
+    """`Reconciling` and `Stalled` for a phase, as kstatus reads them.
+
+    Reconciling=True (kstatus: InProgress) only before admission, like a batch/v1 Job that
+    has not started; once queued the job is Current. Stalled=True (kstatus: Failed) exactly
+    when the job failed, with the `Failed` condition's reason and message, so Flux shows
+    why. Both are always present, False included, so a reader can tell "not reconciling"
+    from "never looked at".
+    """
+    phase = phase or Phase.PENDING
+    message = _RECONCILING[phase]
+    if (
+        phase == Phase.VALIDATING
+        and inputs_valid is not None
+        and inputs_valid.status == "Unknown"
+        and inputs_valid.message
+    ):
+        message = f"waiting for storage: {inputs_valid.message}"
+    reconciling = phase in (Phase.PENDING, Phase.VALIDATING)
+    stalled: HealthCondition = ("False", "NotFailed", "the job has not failed")
+    if phase == Phase.FAILED:
+        stalled = ("True", "Failed", "the job failed")
+        if failed is not None and failed.reason:
+            stalled = ("True", failed.reason, failed.message or "")
+    return {
+        ConditionType.RECONCILING: (conditions.as_status(reconciling), phase.value, message),
+        ConditionType.STALLED: stalled,
+    }
 
 
 def _finished(job: ReconJob) -> bool:
@@ -190,6 +245,12 @@ def inputs_valid(job: ReconJob, now: datetime) -> Transition:
         .note("Queued", "inputs are valid; waiting for a free run slot")
         .result()
     )
+
+
+def observe(job: ReconJob, now: datetime) -> Transition:
+    """Nothing but `Reconciling` and `Stalled`, for a job last written before they existed
+    (an upgraded operator); nothing at all for one that has them right."""
+    return StatusChange(job, now).result(refresh_health=True)
 
 
 def queue_position(job: ReconJob, position: int | None) -> Transition:

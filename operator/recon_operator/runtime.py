@@ -1,7 +1,8 @@
 """What the handlers and the admission loop share: settings, the API edge, the cache.
 
 `apply` is the one way a decided `Transition` reaches the cluster, so every status write
-updates the cache at once, wakes admission and counts towards the request budget.
+carries observedGeneration, updates the cache at once, wakes admission and counts towards
+the request budget.
 """
 
 from __future__ import annotations
@@ -59,8 +60,13 @@ class Runtime:
         known = self.registry.get(str(body["metadata"]["uid"]))
         if transition.patch:
             meta = body["metadata"]
+            patch = dict(transition.patch)
+            if meta.get("generation") is not None:
+                # Every write says which spec it was decided for: kstatus (Flux) reads a
+                # missing or older observedGeneration as "not reconciled yet".
+                patch["observedGeneration"] = meta["generation"]
             updated = await self.call(
-                self.cluster.patch_status, meta["namespace"], meta["name"], transition.patch
+                self.cluster.patch_status, meta["namespace"], meta["name"], patch
             )
             self.metrics.api_writes.labels(kind="status").inc()
             if updated is None:

@@ -12,9 +12,11 @@ from datetime import datetime
 from recon_api.constants import ConditionType, Phase
 from recon_api.models import ReconJob
 
+from recon_operator import conditions
+
 
 def last_sign_of_life(job: ReconJob) -> datetime | None:
-    running = job.status.condition(ConditionType.RUNNING.value)
+    running = conditions.find(job.status.conditions, ConditionType.RUNNING)
     if running is None or running.status != "True":
         return None
     times = [t for t in (running.last_transition_time,) if t is not None]

@@ -1,5 +1,8 @@
 """Find or build the local stack's binaries: etcd, Kubernetes, kubectl, helm and MinIO.
 
+Also the project's own small Go tools under ``tools/`` (``kstatus``: the verdict of the
+kstatus library Flux uses), built the same way from their committed go.mod and go.sum.
+
 There is no Docker engine or kind on the machines this project targets, so the stack runs
 the real upstream binaries as plain processes. They are built from pinned Go modules (the
 Go module proxy is the one source we can rely on), cached outside the repository under
@@ -10,6 +13,7 @@ them. Every build writes a full log; a failure names it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -27,6 +31,10 @@ ETCD_VERSION = "v3.6.6"
 HELM_VERSION = "v3.19.2"
 # MinIO tags releases as RELEASE.<date>; the module proxy knows them as pseudo-versions.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+# sigs.k8s.io/cli-utils, whose pkg/kstatus/status the kstatus tool wraps; tools/kstatus/go.mod
+# requires exactly this version.
+CLI_UTILS_VERSION = "v0.37.2"
+TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*KUBE_BINARIES, "etcd", "helm", "minio")
@@ -48,10 +56,25 @@ class Component:
     ldflags: tuple[str, ...] = ()
     go_directive: str = "1.24.0"
     extra_gomod: Callable[[Path], str] = field(default=lambda _modfile: "")
+    # A module of this repository (its go.mod and go.sum pin everything) built in place,
+    # instead of `module` fetched at `version`.
+    source: Path | None = None
 
     @property
     def cache_dir(self) -> Path:
-        return cache_root() / "bin" / f"{self.name}-{self.version}"
+        name = f"{self.name}-{self.version}"
+        if self.source is not None:
+            # An edited tool must not be served from the cache of its previous source.
+            name += f"-{_source_digest(self.source)}"
+        return cache_root() / "bin" / name
+
+
+def _source_digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in [*sorted(source.glob("*.go")), source / "go.mod", source / "go.sum"]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _kubernetes_replaces(modfile: Path) -> str:
@@ -115,6 +138,16 @@ COMPONENTS = (
 )
 
 
+KSTATUS = Component(
+    name="kstatus",
+    version=CLI_UTILS_VERSION,
+    binaries=("kstatus",),
+    module="recon.dev/tools/kstatus",
+    packages=(".",),
+    source=TOOLS_DIR / "kstatus",
+)
+
+
 def _external_dirs() -> list[Path]:
     """Directories a user already keeps binaries in, most specific first."""
     dirs = []
@@ -173,10 +206,32 @@ def resolve_binaries(
     return found
 
 
+def resolve_kstatus(
+    build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
+) -> Path:
+    """The kstatus tool (tools/kstatus) for this checkout's source, built when missing."""
+    source = KSTATUS.source
+    if source is None or not (source / "go.mod").is_file():
+        raise BinaryError(f"the kstatus tool's source is missing: expected {source}/go.mod")
+    cached = KSTATUS.cache_dir / "kstatus"
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    if not build:
+        raise BinaryError(f"kstatus is not built; expected {cached}")
+    if shutil.which("go") is None:
+        raise BinaryError(
+            "cannot build kstatus: `go` is not on PATH. Install Go 1.24 or newer "
+            "(https://go.dev/doc/install)."
+        )
+    return build_component(KSTATUS, log)["kstatus"]
+
+
 def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]:
     """Build one component into its cache directory, atomically (a temp dir renamed)."""
     build_root = cache_root() / "build" / f"{c.name}-{c.version}"
     build_root.mkdir(parents=True, exist_ok=True)
+    # A tool of this repository is built in place from its committed module.
+    workdir = c.source or build_root
     log_path = cache_root() / "logs" / f"build-{c.name}-{c.version}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out_tmp = c.cache_dir.with_name(c.cache_dir.name + ".partial")
@@ -190,9 +245,7 @@ def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]
         def run(*args: str) -> None:
             out.write(f"$ {' '.join(args)}\n")
             out.flush()
-            proc = subprocess.run(
-                args, cwd=build_root, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+            proc = subprocess.run(args, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
             if proc.returncode != 0:
                 tail = log_path.read_text().splitlines()[-15:]
                 shutil.rmtree(out_tmp, ignore_errors=True)
@@ -203,17 +256,30 @@ def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]
                     + f"\nFull log: {log_path}"
                 )
 
-        gomod = build_root / "go.mod"
-        gomod.write_text(f"module recon.dev/stackbuild/{c.name}\n\ngo {c.go_directive}\n")
-        run("go", "mod", "edit", f"-require={c.module}@{c.version}")
-        run("go", "mod", "download", "-json", f"{c.module}@{c.version}")
-        dep_mod = _module_gomod(c, env)
-        with gomod.open("a") as f:
-            f.write("\n" + c.extra_gomod(dep_mod))
         ldflags = " ".join(("-s", "-w", *c.ldflags))
         # `go build -o DIR/` writes one binary per package; a single package needs a file.
         target = str(out_tmp / c.binaries[0]) if len(c.packages) == 1 else f"{out_tmp}/"
-        run("go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", target, *c.packages)
+        if c.source is not None:
+            # -mod=readonly holds the build to the committed go.sum.
+            run(
+                "go",
+                "build",
+                "-mod=readonly",
+                "-trimpath",
+                f"-ldflags={ldflags}",
+                "-o",
+                target,
+                *c.packages,
+            )
+        else:
+            gomod = build_root / "go.mod"
+            gomod.write_text(f"module recon.dev/stackbuild/{c.name}\n\ngo {c.go_directive}\n")
+            run("go", "mod", "edit", f"-require={c.module}@{c.version}")
+            run("go", "mod", "download", "-json", f"{c.module}@{c.version}")
+            dep_mod = _module_gomod(c, env)
+            with gomod.open("a") as f:
+                f.write("\n" + c.extra_gomod(dep_mod))
+            run("go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", target, *c.packages)
     if c.cache_dir.exists():
         shutil.rmtree(c.cache_dir)
     out_tmp.rename(c.cache_dir)

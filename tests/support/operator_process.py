@@ -96,7 +96,8 @@ class OperatorProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> OperatorProcess:
+    def start(self, *, wait_ready: bool = True) -> OperatorProcess:
+        """Start it and, unless it is to wait as a standby, wait until it admits jobs."""
         self.starts += 1
         log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
         self.proc = subprocess.Popen(
@@ -115,8 +116,19 @@ class OperatorProcess:
             cwd=REPO,
         )
         log.close()
-        self.wait_ready()
+        if wait_ready:
+            self.wait_ready()
         return self
+
+    def health(self) -> dict[str, Any] | None:
+        """Its health endpoint's answer, None while nothing answers."""
+        try:
+            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2) as r:
+                result: dict[str, Any] = json.loads(r.read())
+                return result
+        except OSError:
+            return None
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from recon_api.constants import ConditionType, Phase
+from recon_operator import conditions
 from recon_operator.cancel import Action, completed, decide, expire
 
 from tests.support.reconjobs import T0, apply_status, reconjob
@@ -24,7 +25,7 @@ def test_request_records_expiry_and_says_how_to_confirm() -> None:
     assert job.status.phase == Phase.RUNNING, "nothing stops on a request"
     assert job.status.cancel.requested_at == T0
     assert job.status.cancel.expires_at == T0 + timedelta(seconds=TTL)
-    assert job.status.condition(ConditionType.CANCEL_REQUESTED.value).status == "True"
+    assert conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED).status == "True"
     note = d.transition.notes[0]
     assert "recon.dev/cancel=confirmed --overwrite" in note.message
     assert "-n studio" in note.message and "chair-001" in note.message
@@ -36,9 +37,9 @@ def test_confirm_within_the_window_cancels() -> None:
     assert d.action is Action.CANCEL
     job = apply_status(job, completed(job, T0, removed_outputs=2).patch)
     assert job.status.phase == Phase.CANCELLED
-    assert job.status.condition(ConditionType.CANCELLED.value).status == "True"
-    assert job.status.condition(ConditionType.RUNNING.value) is None or (
-        job.status.condition(ConditionType.RUNNING.value).status == "False"
+    assert conditions.find(job.status.conditions, ConditionType.CANCELLED).status == "True"
+    assert conditions.find(job.status.conditions, ConditionType.RUNNING) is None or (
+        conditions.find(job.status.conditions, ConditionType.RUNNING).status == "False"
     )
     assert job.status.finished_at == T0
 
@@ -59,7 +60,9 @@ def test_confirm_after_expiry_is_refused() -> None:
     assert "expired" in d.transition.notes[0].message
     job = apply_status(job, d.transition.patch)
     assert job.status.cancel is None
-    assert job.status.condition(ConditionType.CANCEL_REQUESTED.value).reason == "Expired"
+    assert (
+        conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED).reason == "Expired"
+    )
 
 
 def test_confirm_after_the_request_lapsed_says_it_expired() -> None:
@@ -80,7 +83,9 @@ def test_removing_the_annotation_withdraws_the_request() -> None:
     assert d.action is Action.WITHDRAW
     job = apply_status(job, d.transition.patch)
     assert job.status.cancel is None
-    assert job.status.condition(ConditionType.CANCEL_REQUESTED.value).reason == "Withdrawn"
+    assert (
+        conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED).reason == "Withdrawn"
+    )
     # confirming afterwards no longer cancels
     assert decide(job, None, "confirmed", T0, TTL).action is Action.REFUSE
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from recon_api.constants import ConditionType, Phase
+from recon_operator import conditions
 from recon_operator.cancel import Action, completed, decide
 
 from tests.support.reconjobs import T0, apply_status, reconjob
@@ -29,7 +30,7 @@ def test_confirm_after_the_runner_reported_its_outputs_is_ignored() -> None:
     job = apply_status(job, d.transition.patch)
     assert job.status.phase == Phase.RUNNING, "left to finish as Succeeded"
     assert job.status.cancel is None
-    cond = job.status.condition(ConditionType.CANCEL_REQUESTED.value)
+    cond = conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED)
     assert cond.status == "False" and cond.reason == "Finished"
     (note,) = d.transition.notes
     assert note.reason == "CancelIgnored" and "outputs" in note.message
@@ -66,4 +67,4 @@ def test_confirm_on_a_finished_job_clears_the_standing_request() -> None:
     assert d.action is Action.IGNORE
     job = apply_status(job, d.transition.patch)
     assert job.status.phase == Phase.SUCCEEDED and job.status.cancel is None
-    assert job.status.condition(ConditionType.CANCEL_REQUESTED.value).status == "False"
+    assert conditions.find(job.status.conditions, ConditionType.CANCEL_REQUESTED).status == "False"

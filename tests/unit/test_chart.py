@@ -492,3 +492,43 @@ def test_chart_crds_equal_the_repository_crds() -> None:
     chart = {p.name: p.read_text() for p in crd_files(CHART / "crds")}
     assert "kopfpeering.yaml" in top
     assert chart == top
+
+
+# ------------------------------------------------------------------ standby replicas
+
+
+def test_two_replicas_hold_one_lease_so_one_is_active(helm: Path) -> None:
+    from recon_cli.main import build_parser
+
+    docs = render(helm, "replicaCount=2")
+    spec = only(docs, "Deployment")["spec"]
+    assert spec["replicas"] == 2
+    # The standby waits for the Lease, so old and new pods may overlap in a rollout.
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    c = container(docs)
+    args = build_parser().parse_args(["operator", *c["args"]])
+    assert args.lease == "recon-operator"
+    refs = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}) for e in c["env"]}
+    assert refs["POD_NAMESPACE"] == {"fieldPath": "metadata.namespace"}
+    assert refs["POD_ID"] == {"fieldPath": "metadata.name"}
+    (role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-lease")]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    assert named == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["recon-operator"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    binding = next(
+        b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"].endswith("-lease")
+    )
+    assert binding["subjects"][0]["name"] == only(docs, "ServiceAccount")["metadata"]["name"]
+
+
+def test_one_replica_has_no_lease(defaults: list[dict[str, Any]]) -> None:
+    c = container(defaults)
+    assert not any(a.startswith("--lease") for a in c["args"])
+    assert not [r for r in by_kind(defaults, "Role") if r["metadata"]["name"].endswith("-lease")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recon_api.constants import ConditionType, Phase
-from recon_operator import jobwatch
+from recon_operator import conditions, jobwatch
 
 from tests.support.reconjobs import T0, apply_status, reconjob
 
@@ -46,7 +46,7 @@ def job(active=0, failed=0, succeeded=0, condition=None):
 def test_unschedulable_pod_shows_the_schedulers_message() -> None:
     t = jobwatch.from_pod(running_job(), pod(scheduled=UNSCHEDULABLE), T0)
     rj = apply_status(running_job(), t.patch)
-    c = rj.status.condition(ConditionType.SCHEDULED.value)
+    c = conditions.find(rj.status.conditions, ConditionType.SCHEDULED)
     assert (c.status, c.reason, c.message) == ("False", "Unschedulable", UNSCHEDULABLE)
     assert t.notes[0].warning and UNSCHEDULABLE in t.notes[0].message
     assert not jobwatch.from_pod(rj, pod(scheduled=UNSCHEDULABLE), T0), "no repeat writes"
@@ -57,10 +57,10 @@ def test_scheduled_then_running_records_node_and_condition() -> None:
     t = jobwatch.from_pod(rj, pod(node="gpu-node-7", scheduled=True), T0)
     rj = apply_status(rj, t.patch)
     assert rj.status.node_name == "gpu-node-7"
-    assert rj.status.condition(ConditionType.SCHEDULED.value).status == "True"
+    assert conditions.find(rj.status.conditions, ConditionType.SCHEDULED).status == "True"
     t = jobwatch.from_pod(rj, pod("Running", node="gpu-node-7", scheduled=True), T0)
     rj = apply_status(rj, t.patch)
-    assert rj.status.condition(ConditionType.RUNNING.value).status == "True"
+    assert conditions.find(rj.status.conditions, ConditionType.RUNNING).status == "True"
     assert [n.reason for n in t.notes] == ["Running"]
     assert not jobwatch.from_pod(rj, pod("Running", node="gpu-node-7", scheduled=True), T0)
 
@@ -78,7 +78,7 @@ def test_complete_job_succeeds_the_reconjob() -> None:
     t = jobwatch.from_job(running_job(), done, T0)
     rj = apply_status(running_job(), t.patch)
     assert rj.status.phase == Phase.SUCCEEDED and rj.status.finished_at == T0
-    assert rj.status.condition(ConditionType.SUCCEEDED.value).status == "True"
+    assert conditions.find(rj.status.conditions, ConditionType.SUCCEEDED).status == "True"
     assert [n.reason for n in t.notes] == ["Succeeded"]
 
 
@@ -104,7 +104,7 @@ def test_a_job_finishing_with_an_unconfirmed_cancel_request_clears_it() -> None:
     rj = apply_status(pending, jobwatch.from_job(pending, done, T0).patch)
     assert rj.status.phase == Phase.SUCCEEDED
     assert rj.status.cancel is None
-    cancel = rj.status.condition(ConditionType.CANCEL_REQUESTED.value)
+    cancel = conditions.find(rj.status.conditions, ConditionType.CANCEL_REQUESTED)
     assert cancel.status == "False" and cancel.reason == "JobFinished"
 
 
@@ -121,7 +121,7 @@ def test_exit_code_3_reads_as_invalid_input() -> None:
     )
     rj = apply_status(running_job(), jobwatch.from_job(running_job(), failed, T0).patch)
     assert rj.status.phase == Phase.FAILED
-    c = rj.status.condition(ConditionType.FAILED.value)
+    c = conditions.find(rj.status.conditions, ConditionType.FAILED)
     assert c.reason == "InvalidInput" and "exit code 3" in c.message
 
 
@@ -129,7 +129,7 @@ def test_retries_running_out_and_deadline_keep_the_job_controllers_reason() -> N
     for reason in ("BackoffLimitExceeded", "DeadlineExceeded"):
         failed = job(failed=3, condition={"type": "Failed", "status": "True", "reason": reason})
         rj = apply_status(running_job(), jobwatch.from_job(running_job(), failed, T0).patch)
-        assert rj.status.condition(ConditionType.FAILED.value).reason == reason
+        assert conditions.find(rj.status.conditions, ConditionType.FAILED).reason == reason
 
 
 def test_a_job_being_deleted_or_a_finished_reconjob_is_not_followed() -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from recon_stack.binaries import BinaryError, Component, build_component
+from recon_stack.binaries import CLI_UTILS_VERSION, KSTATUS, BinaryError, Component, build_component
 
 
 def _run_without_go(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -64,3 +64,14 @@ def test_a_failed_build_shows_the_error_and_the_full_log(
     assert "GOPROXY=off" in message  # go's own error, from the log's last lines
     assert "GOPROXY=off" in log_path.read_text()
     assert not bogus.cache_dir.exists()
+
+
+def test_the_kstatus_tool_pins_the_cli_utils_version_it_is_cached_under() -> None:
+    """The cache directory names CLI_UTILS_VERSION; the build uses tools/kstatus/go.mod."""
+    assert KSTATUS.source is not None
+    gomod = (KSTATUS.source / "go.mod").read_text()
+    assert f"sigs.k8s.io/cli-utils {CLI_UTILS_VERSION}" in gomod
+    assert (
+        (KSTATUS.source / "go.sum").read_text().count(f"sigs.k8s.io/cli-utils {CLI_UTILS_VERSION}")
+    )
+    assert KSTATUS.cache_dir.name.startswith(f"kstatus-{CLI_UTILS_VERSION}-")

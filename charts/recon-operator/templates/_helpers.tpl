@@ -60,3 +60,8 @@ set; an empty tag follows the chart's appVersion so operator and runner stay in 
 {{- define "recon-operator.bytes" -}}
 {{- if kindIs "string" . }}{{ . }}{{ else }}{{ int64 . }}{{ end }}
 {{- end }}
+
+{{/* Whether the replicas hold the operator Lease: asked for, or needed for two or more. */}}
+{{- define "recon-operator.leaderElection" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
