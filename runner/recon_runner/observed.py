@@ -19,6 +19,7 @@ import numpy.typing as npt
 import torch
 
 from recon_runner.camera import to_clip
+from recon_runner.errors import InvalidInputError
 from recon_runner.fusion import compact
 from recon_runner.hole_fill import membrane
 from recon_runner.mesh import Mesh
@@ -115,6 +116,12 @@ def observed_surface(
     areas = face_areas(mesh.vertices, mesh.faces)
     seen = observed_faces(mesh, targets, renderer, voxel)
     keep = clean_border(mesh.faces, seen, areas, PINHOLE_VOXELS2 * voxel * voxel, ISLAND_FRACTION)
+    if not keep.any():
+        raise InvalidInputError(
+            "transforms.json",
+            "no part of the fused surface agrees with any depth map: check the camera poses "
+            "and depth_unit_scale_factor",
+        )
     observed_area = float(areas[keep].sum())
     if not close_holes:
         kept = compact(Mesh(mesh.vertices, mesh.faces[keep]))

@@ -146,3 +146,26 @@ def test_close_holes_gives_a_watertight_mesh_with_its_fill_reported(
     assert sample_texture(mesh.texture, fill_uvs).max(axis=1).min() > 20
     primitives = _glb_primitives(tmp_path / "mesh.glb")
     assert [p["extras"]["filled"] for p in primitives] == [False, True]
+
+
+def test_a_surface_no_depth_reading_agrees_with_is_refused_naming_the_file() -> None:
+    from recon_runner.camera import clip_matrix
+    from recon_runner.errors import InvalidInputError
+    from recon_runner.observed import observed_surface
+    from recon_runner.render import get_renderer
+    from recon_runner.targets import Targets
+
+    camera = _orbit_from_above(views=1, size=16)[0]
+    sphere = sphere_object(RADIUS, CENTRE, subdivisions=2).mesh
+    zeros = torch.zeros(1, 16, 16)
+    targets = Targets(
+        cameras=(camera,),
+        clip=torch.from_numpy(clip_matrix(camera, 0.5, 2.5)).float()[None],
+        rgb=torch.zeros(1, 16, 16, 3),
+        mask=torch.ones(1, 16, 16, dtype=torch.bool),
+        depth=zeros,
+        points=torch.zeros(1, 16, 16, 3),
+        outside=zeros,
+    )
+    with pytest.raises(InvalidInputError, match=r"transforms\.json: no part of the fused surface"):
+        observed_surface(sphere, targets, get_renderer("torch", "cpu"), 0.01, close_holes=False)
