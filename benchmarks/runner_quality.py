@@ -28,46 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from side_by_side import measured, open3d_tsdf
+
 METHODS = ("open3d", "draft", "standard")
-OPEN3D_VOXELS_PER_DIAGONAL = 256
-OPEN3D_TRUNCATION_VOXELS = 4.0
-
-
-def _open3d_run(capture_dir: Path) -> tuple[Any, Any, Any]:
-    """(vertices, faces, vertex colours) of Open3D's TSDF fusion of the capture."""
-    import numpy as np
-    import open3d as o3d
-    from PIL import Image
-    from recon_runner.capture import load_capture
-
-    meta = json.loads((capture_dir / "transforms.json").read_text())
-    points = load_capture(capture_dir).points()
-    diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
-    voxel = diagonal / OPEN3D_VOXELS_PER_DIAGONAL
-    volume = o3d.pipelines.integration.ScalableTSDFVolume(
-        voxel_length=voxel,
-        sdf_trunc=OPEN3D_TRUNCATION_VOXELS * voxel,
-        color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
-    )
-    for frame in meta["frames"]:
-        rgba = np.asarray(Image.open(capture_dir / frame["file_path"]))
-        colour = o3d.geometry.Image(np.ascontiguousarray(rgba[..., :3]))
-        depth = o3d.io.read_image(str(capture_dir / frame["depth_file_path"]))
-        rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
-            colour,
-            depth,
-            depth_scale=1.0 / meta["depth_unit_scale_factor"],
-            depth_trunc=1e6,
-            convert_rgb_to_intensity=False,
-        )
-        # Open3D puts pixel centres on integers and uses OpenCV axes (y down, z forward).
-        intrinsic = o3d.camera.PinholeCameraIntrinsic(
-            meta["w"], meta["h"], meta["fl_x"], meta["fl_y"], meta["cx"] - 0.5, meta["cy"] - 0.5
-        )
-        c2w = np.asarray(frame["transform_matrix"], dtype=np.float64) @ np.diag([1, -1, -1, 1])
-        volume.integrate(rgbd, intrinsic, np.linalg.inv(c2w))
-    mesh = volume.extract_triangle_mesh()
-    return np.asarray(mesh.vertices), np.asarray(mesh.triangles), np.asarray(mesh.vertex_colors)
 
 
 def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> dict[str, Any]:
@@ -80,9 +43,9 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     obj = make_object(object_name)
     wall, cpu = time.perf_counter(), time.process_time()
     if method == "open3d":
-        vertices, faces, colours = _open3d_run(capture_dir)
+        vertices, faces, colours = open3d_tsdf(capture_dir)
         seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = _measured(
+        accuracy = measured(
             lambda seed: evaluate(
                 obj.mesh,
                 vertices,
@@ -105,7 +68,7 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
                 capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
             )
         seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = _measured(
+        accuracy = measured(
             lambda seed: evaluate_textured(obj.mesh, obj.true_colour, result.mesh, samples, seed)
         )
         face_count = len(result.mesh.faces)
@@ -121,17 +84,6 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
         "stage_seconds": stages,
         **{k: v for k, v in accuracy.as_dict().items() if v is not None},
     }
-
-
-def _measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
-    """The accuracy, sampled with seed 0; surface_query's closest-point search can raise on
-    an unlucky sample (an empty edge set), in which case a fresh sample is drawn."""
-    for seed in range(3):
-        try:
-            return evaluate_with_seed(seed)
-        except ValueError:
-            continue
-    return evaluate_with_seed(3)
 
 
 def _child(args: argparse.Namespace) -> int:

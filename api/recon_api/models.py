@@ -283,6 +283,14 @@ class ReconstructionSpec(ApiModel):
         le=2**31 - 1,
         description="Random seed; the same seed and input give the same result.",
     )
+    close_holes: bool = Field(
+        default=False,
+        description=(
+            "Close the surface no camera observed with a smooth membrane spanned by the "
+            "observed border, coloured from it and marked as fill (a separate GLB primitive), "
+            "for a watertight mesh. By default unobserved surface is removed."
+        ),
+    )
 
 
 class Toleration(ApiModel):
@@ -592,6 +600,18 @@ class Metrics(ApiModel):
     )
     depth_error_mm: float | None = Field(
         default=None, ge=0, description="Mean absolute depth error in millimetres."
+    )
+    observed_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Fraction of the mesh's area that some camera observed (1 unless closeHoles).",
+    )
+    filled_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Fraction of the mesh's area that closeHoles filled (0 by default).",
     )
 
 

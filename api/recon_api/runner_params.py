@@ -41,6 +41,7 @@ class RunnerParams:
     texture_size: int | None = None
     seed: int = 0
     device: str = "auto"  # auto | cuda | cpu
+    close_holes: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def to_env(self) -> dict[str, str]:
@@ -59,6 +60,7 @@ class RunnerParams:
             "RECON_PRESET": self.preset.value,
             "RECON_SEED": str(self.seed),
             "RECON_DEVICE": self.device,
+            "RECON_CLOSE_HOLES": "true" if self.close_holes else "false",
         }
         for key, value in (
             ("RECON_GRID_RESOLUTION", self.grid_resolution),
@@ -102,6 +104,9 @@ class RunnerParams:
         device = env.get("RECON_DEVICE", "auto")
         if device not in ("auto", "cuda", "cpu"):
             raise RunnerParamsError(f"RECON_DEVICE={device!r} must be auto, cuda or cpu")
+        close_holes = env.get("RECON_CLOSE_HOLES", "false").strip().lower()
+        if close_holes not in ("true", "false"):
+            raise RunnerParamsError(f"RECON_CLOSE_HOLES={close_holes!r} must be true or false")
         return cls(
             job_name=need("RECON_JOB_NAME"),
             job_namespace=need("RECON_JOB_NAMESPACE"),
@@ -120,4 +125,5 @@ class RunnerParams:
             texture_size=opt_int("RECON_TEXTURE_SIZE"),
             seed=as_int("RECON_SEED", env.get("RECON_SEED", "0")),
             device=device,
+            close_holes=close_holes == "true",
         )

@@ -109,6 +109,7 @@ def runner_params(recon: ReconJob, settings: Settings) -> RunnerParams:
         iterations=spec.reconstruction.iterations,
         texture_size=spec.reconstruction.texture_size,
         seed=spec.reconstruction.seed,
+        close_holes=spec.reconstruction.close_holes,
         device="auto" if spec.resources.gpus > 0 else "cpu",
     )
 

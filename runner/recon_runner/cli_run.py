@@ -48,6 +48,11 @@ def add_reconstruction_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, metavar="N", help="override the preset")
     parser.add_argument("--texture-size", type=int, metavar="N", help="override the preset")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--close-holes",
+        action="store_true",
+        help="fill the surface no camera saw with a smooth, marked membrane (watertight mesh)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

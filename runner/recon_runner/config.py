@@ -56,6 +56,9 @@ class ReconConfig:
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
+    # Keep the unobserved surface, on a membrane spanned by the observed border, and mark it
+    # as fill (spec.reconstruction.closeHoles); by default it is removed.
+    close_holes: bool = False
 
     def overridden(
         self,
@@ -66,6 +69,7 @@ class ReconConfig:
         seed: int | None = None,
         device: str | None = None,
         formats: tuple[MeshFormat, ...] | None = None,
+        close_holes: bool | None = None,
     ) -> ReconConfig:
         """Apply the explicit fields a user set; `None` keeps the preset's value."""
         changes: dict[str, object] = {
@@ -77,6 +81,7 @@ class ReconConfig:
                 ("seed", seed),
                 ("device", device),
                 ("formats", formats),
+                ("close_holes", close_holes),
             )
             if value is not None
         }
@@ -152,6 +157,7 @@ def config_for(
     seed: int | None = None,
     device: str | None = None,
     formats: tuple[MeshFormat, ...] | None = None,
+    close_holes: bool | None = None,
 ) -> ReconConfig:
     """The preset with the user's explicit fields on top."""
     return PRESETS[Preset(preset)].overridden(
@@ -161,6 +167,7 @@ def config_for(
         seed=seed,
         device=device,
         formats=formats,
+        close_holes=close_holes,
     )
 
 
@@ -174,6 +181,7 @@ def config_from_params(params: RunnerParams) -> ReconConfig:
         seed=params.seed,
         device=params.device,
         formats=params.formats,
+        close_holes=params.close_holes,
     )
 
 

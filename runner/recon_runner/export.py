@@ -118,24 +118,37 @@ def _check(mesh: TexturedMesh) -> None:
         raise ValueError("non-finite vertex position or UV")
 
 
+def _face_groups(mesh: TexturedMesh) -> list[tuple[bool, IntArray]]:
+    """(filled, faces) per group: the observed faces, then closeHoles' fill when there is any."""
+    filled = np.asarray(mesh.filled, dtype=bool)
+    groups = [(False, mesh.faces[~filled])]
+    if filled.any():
+        groups.append((True, mesh.faces[filled]))
+    return groups
+
+
 def glb_bytes(mesh: TexturedMesh) -> bytes:
-    """A glTF 2.0 binary: one node, one primitive (POSITION, NORMAL, TEXCOORD_0, uint32
-    indices), the texture embedded as PNG in a PBR material at full brightness (base colour
-    factor 1, not metallic, fully rough) so viewers show the texture's own colours."""
+    """A glTF 2.0 binary: one node, one mesh whose vertices (POSITION, NORMAL, TEXCOORD_0)
+    every primitive shares, the texture embedded as PNG in a PBR material at full brightness
+    (base colour factor 1, not metallic, fully rough) so viewers show the texture's own
+    colours. The observed surface is primitive 0; closeHoles' fill, when there is one, is
+    primitive 1 with `extras.filled = true`, so a viewer can hide or tint what no camera saw."""
     _check(mesh)
     positions = np.ascontiguousarray(mesh.vertices, dtype="<f4")
     normals = vertex_normals(mesh.vertices, mesh.faces).astype("<f4")
     uvs = np.ascontiguousarray(mesh.uvs, dtype="<f4")
-    indices = np.ascontiguousarray(mesh.faces, dtype="<u4").reshape(-1)
+    groups = _face_groups(mesh)
     png = encode_png(mesh.texture[..., :3])
 
     blobs: list[tuple[bytes, int | None]] = [
         (positions.tobytes(), _ARRAY_BUFFER),
         (normals.tobytes(), _ARRAY_BUFFER),
         (uvs.tobytes(), _ARRAY_BUFFER),
-        (indices.tobytes(), _ELEMENT_ARRAY_BUFFER),
         (png, None),
     ]
+    for _, faces in groups:
+        indices = np.ascontiguousarray(faces, dtype="<u4").reshape(-1)
+        blobs.append((indices.tobytes(), _ELEMENT_ARRAY_BUFFER))
     binary = bytearray()
     buffer_views: list[dict[str, Any]] = []
     for blob, target in blobs:
@@ -161,10 +174,12 @@ def glb_bytes(mesh: TexturedMesh) -> bytes:
                 "primitives": [
                     {
                         "attributes": {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2},
-                        "indices": 3,
+                        "indices": 3 + k,
                         "material": 0,
                         "mode": _TRIANGLES,
+                        "extras": {"filled": filled},
                     }
+                    for k, (filled, _) in enumerate(groups)
                 ],
             }
         ],
@@ -192,7 +207,7 @@ def glb_bytes(mesh: TexturedMesh) -> bytes:
                 "wrapT": _CLAMP_TO_EDGE,
             }
         ],
-        "images": [{"bufferView": 4, "mimeType": "image/png"}],
+        "images": [{"bufferView": 3, "mimeType": "image/png"}],
         "textures": [{"sampler": 0, "source": 0}],
         "accessors": [
             {
@@ -205,12 +220,15 @@ def glb_bytes(mesh: TexturedMesh) -> bytes:
             },
             {"bufferView": 1, "componentType": _FLOAT, "count": n, "type": "VEC3"},
             {"bufferView": 2, "componentType": _FLOAT, "count": n, "type": "VEC2"},
-            {
-                "bufferView": 3,
-                "componentType": _UNSIGNED_INT,
-                "count": int(indices.size),
-                "type": "SCALAR",
-            },
+            *(
+                {
+                    "bufferView": 4 + k,
+                    "componentType": _UNSIGNED_INT,
+                    "count": 3 * len(faces),
+                    "type": "SCALAR",
+                }
+                for k, (_, faces) in enumerate(groups)
+            ),
         ],
         "bufferViews": buffer_views,
         "buffers": [{"byteLength": len(binary)}],
@@ -238,12 +256,17 @@ def _rows(fmt: str, array: np.ndarray) -> str:
 
 def obj_files(mesh: TexturedMesh) -> dict[str, bytes]:
     """mesh.obj, mesh.mtl and texture.png. OBJ puts v = 0 at the bottom of the image, so v is
-    flipped from the glTF convention the mesh carries."""
+    flipped from the glTF convention the mesh carries. Faces are in group `observed`, and
+    closeHoles' fill in group `filled`."""
     _check(mesh)
     normals = vertex_normals(mesh.vertices, mesh.faces)
     uv_obj = np.column_stack([mesh.uvs[:, 0], 1.0 - mesh.uvs[:, 1]])
-    f = mesh.faces.astype(np.int64) + 1
-    face_rows = np.repeat(f, 3, axis=1)  # v/vt/vn share one index: one UV/normal per vertex
+    face_blocks = []
+    for filled, faces in _face_groups(mesh):
+        # v/vt/vn share one index: one UV/normal per vertex.
+        face_rows = np.repeat(faces.astype(np.int64) + 1, 3, axis=1)
+        face_blocks.append(f"g {'filled' if filled else 'observed'}\n")
+        face_blocks.append(_rows("f %d/%d/%d %d/%d/%d %d/%d/%d", face_rows))
     obj = "".join(
         [
             "# recon-operator reconstruction (capture world frame, metres)\n",
@@ -252,7 +275,7 @@ def obj_files(mesh: TexturedMesh) -> dict[str, bytes]:
             _rows("vt %.7g %.7g", uv_obj),
             _rows("vn %.6g %.6g %.6g", normals),
             "usemtl texture\n",
-            _rows("f %d/%d/%d %d/%d/%d %d/%d/%d", face_rows),
+            *face_blocks,
         ]
     )
     mtl = f"newmtl texture\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\nmap_Kd {TEXTURE_NAME}\n"

@@ -23,6 +23,7 @@ from recon_runner.control import ProgressSink, StopToken
 from recon_runner.export import write_outputs
 from recon_runner.fusion import fuse
 from recon_runner.mesh import TexturedMesh
+from recon_runner.observed import observed_surface
 from recon_runner.refine import RefineWeights, refine
 from recon_runner.render import get_renderer
 from recon_runner.targets import Targets, prepare_targets
@@ -105,6 +106,15 @@ def reconstruct(
             stop=stop,
         )
         mesh = refined.mesh
+    surface = observed_surface(
+        mesh,
+        targets_at(config.texture_resolution),
+        renderer,
+        fused.voxel_size,
+        config.close_holes,
+    )
+    mesh = surface.mesh
+    log.info("observed %.1f%% of the surface", 100 * surface.observed_fraction)
     progress(Stage.REFINE, 1.0, "surface refined")
     lap(Stage.REFINE)
 
@@ -119,6 +129,7 @@ def reconstruct(
         chart_iterations=config.chart_iterations,
         on_fraction=lambda f, m: progress(Stage.TEXTURE, f, m),
         stop=stop,
+        filled=surface.filled,
     )
     lap(Stage.TEXTURE)
 
@@ -141,6 +152,8 @@ def reconstruct(
         "renderer": renderer.name,
         "voxelSizeMm": round(fused.voxel_size * 1000, 4),
         "views": len(capture.views),
+        "closeHoles": config.close_holes,
+        **surface.metrics(),
     }
     stop.check()
     lap(Stage.EXPORT)

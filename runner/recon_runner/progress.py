@@ -158,6 +158,8 @@ _STATUS_METRICS = {
     "maskIoU": "maskIoU",
     "depth_error_mm": "depthErrorMm",
     "depthErrorMm": "depthErrorMm",
+    "observedFraction": "observedFraction",
+    "filledFraction": "filledFraction",
 }
 
 

@@ -202,7 +202,12 @@ def texture_mesh(
     chart_iterations: int = 1,
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
+    filled: npt.NDArray[np.bool_] | None = None,
 ) -> TexturedMesh:
+    """`filled` marks faces of `mesh` no camera observed (closeHoles' fill); they get texels
+    like any face, coloured from the nearest seen surface, and stay marked on the result
+    (xatlas keeps the face order)."""
+
     def report(fraction: float, message: str) -> None:
         if on_fraction is not None:
             on_fraction(fraction, message)
@@ -219,13 +224,13 @@ def texture_mesh(
     depth = rendered_depth(renderer, vertices, faces, targets)
     colour, weight = project_views(texels, targets, depth, voxel)
     covered = texels.covered.cpu().numpy()
-    filled = fill_unseen(
+    texel_colours = fill_unseen(
         colour.cpu().numpy(),
         (weight > 0).cpu().numpy(),
         texels.positions[texels.covered].cpu().numpy(),
     )
     image = np.zeros((size, size, 3), dtype=np.float32)
-    image[covered] = filled
+    image[covered] = texel_colours
     image = dilate(image, covered)
     report(0.5, "texture projected from the views")
 
@@ -250,6 +255,7 @@ def texture_mesh(
         faces=atlas.faces,
         uvs=atlas.uvs,
         texture=texture,
+        filled=np.zeros(len(atlas.faces), dtype=bool) if filled is None else filled.copy(),
     )
 
 

@@ -178,4 +178,6 @@ def test_status_schema_keeps_every_status_field() -> None:
         "psnr",
         "maskIoU",
         "depthErrorMm",
+        "observedFraction",
+        "filledFraction",
     }

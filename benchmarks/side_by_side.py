@@ -1,0 +1,66 @@
+"""What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline, and
+accuracy sampling that survives an unlucky sample.
+
+Imported by `runner_quality.py` (all-around rig) and `runner_orbit.py` (orbit rig whose
+bottom no view sees), so both compare against the same Open3D setting: a voxel of 1/256 of
+the capture's bounding-box diagonal with a 4-voxel truncation, which already gives Open3D
+sub-millimetre Chamfer on these objects. Open3D is the `bench` extra.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OPEN3D_VOXELS_PER_DIAGONAL = 256
+OPEN3D_TRUNCATION_VOXELS = 4.0
+
+
+def open3d_tsdf(capture_dir: Path) -> tuple[Any, Any, Any]:
+    """(vertices, faces, vertex colours) of Open3D's TSDF fusion of the capture."""
+    import numpy as np
+    import open3d as o3d
+    from PIL import Image
+    from recon_runner.capture import load_capture
+
+    meta = json.loads((capture_dir / "transforms.json").read_text())
+    points = load_capture(capture_dir).points()
+    diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    voxel = diagonal / OPEN3D_VOXELS_PER_DIAGONAL
+    volume = o3d.pipelines.integration.ScalableTSDFVolume(
+        voxel_length=voxel,
+        sdf_trunc=OPEN3D_TRUNCATION_VOXELS * voxel,
+        color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
+    )
+    for frame in meta["frames"]:
+        rgba = np.asarray(Image.open(capture_dir / frame["file_path"]))
+        colour = o3d.geometry.Image(np.ascontiguousarray(rgba[..., :3]))
+        depth = o3d.io.read_image(str(capture_dir / frame["depth_file_path"]))
+        rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+            colour,
+            depth,
+            depth_scale=1.0 / meta["depth_unit_scale_factor"],
+            depth_trunc=1e6,
+            convert_rgb_to_intensity=False,
+        )
+        # Open3D puts pixel centres on integers and uses OpenCV axes (y down, z forward).
+        intrinsic = o3d.camera.PinholeCameraIntrinsic(
+            meta["w"], meta["h"], meta["fl_x"], meta["fl_y"], meta["cx"] - 0.5, meta["cy"] - 0.5
+        )
+        c2w = np.asarray(frame["transform_matrix"], dtype=np.float64) @ np.diag([1, -1, -1, 1])
+        volume.integrate(rgbd, intrinsic, np.linalg.inv(c2w))
+    mesh = volume.extract_triangle_mesh()
+    return np.asarray(mesh.vertices), np.asarray(mesh.triangles), np.asarray(mesh.vertex_colors)
+
+
+def measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
+    """The accuracy, sampled with seed 0; surface_query's closest-point search can raise on
+    an unlucky sample (an empty edge set), in which case a fresh sample is drawn."""
+    for seed in range(3):
+        try:
+            return evaluate_with_seed(seed)
+        except ValueError:
+            continue
+    return evaluate_with_seed(3)
