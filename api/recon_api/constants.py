@@ -20,6 +20,8 @@ CANCEL_ANNOTATION = f"{GROUP}/cancel"
 CANCEL_REQUESTED = "requested"
 CANCEL_CONFIRMED = "confirmed"
 FINALIZER = f"{GROUP}/cleanup"
+# A Secret serves as storage credentials only when it carries this label set to "true".
+STORAGE_CREDENTIALS_LABEL = f"{GROUP}/storage-credentials"
 
 
 class Phase(StrEnum):

@@ -228,13 +228,19 @@ class OutputSpec(ApiModel):
 
 
 class StorageSpec(ApiModel):
-    """The S3 endpoint and credentials; each field falls back to the operator's settings."""
+    """The S3 endpoint and credentials; each field falls back to the operator's settings.
+
+    The platform decides which storage may be reached: an endpoint it has not allowed, or
+    a Secret it has not labelled, is refused before anything connects."""
 
     endpoint: str | None = Field(
         default=None,
         description=(
             'S3/MinIO endpoint as host:port (e.g. "minio.minio.svc:9000"). '
-            "Defaults to the operator's RECON_STORAGE_ENDPOINT."
+            "Defaults to the operator's RECON_STORAGE_ENDPOINT. Any other endpoint must "
+            "be allowed by the platform (the operator's RECON_STORAGE_ALLOWED_ENDPOINTS, "
+            "chart value storage.allowedEndpoints); one that is not fails validation "
+            "(InputsValid=False, reason EndpointNotAllowed) before any connection."
         ),
         min_length=1,
         max_length=MAX_ENDPOINT_LENGTH,
@@ -242,13 +248,19 @@ class StorageSpec(ApiModel):
     )
     secure: Bool | None = Field(
         default=None,
-        description="Use HTTPS. Defaults to the operator's RECON_STORAGE_SECURE.",
+        description=(
+            "Use HTTPS. Defaults to the operator's RECON_STORAGE_SECURE. false is refused "
+            "(reason InsecureStorageNotAllowed) where the platform sets "
+            "RECON_STORAGE_ALLOW_INSECURE=false."
+        ),
     )
     credentials_secret: str | None = Field(
         default=None,
         description=(
             "Name of a Secret in the ReconJob's namespace with keys accessKey and secretKey. "
-            "Defaults to the operator's RECON_STORAGE_SECRET."
+            "Defaults to the operator's RECON_STORAGE_SECRET. The Secret is used only when "
+            'labelled recon.dev/storage-credentials: "true"; until then the job waits in '
+            "Validating (reason CredentialsNotLabelled)."
         ),
         max_length=253,
         pattern=DNS_SUBDOMAIN_PATTERN,
@@ -444,7 +456,11 @@ class ReconJobSpec(ApiModel):
     )
     storage: StorageSpec = Field(
         default_factory=StorageSpec,
-        description="S3/MinIO connection; every field defaults to the operator's settings.",
+        description=(
+            "S3/MinIO connection; every field defaults to the operator's settings. The "
+            "endpoint must be one the platform allows (RECON_STORAGE_ALLOWED_ENDPOINTS) and "
+            'the credentials Secret labelled recon.dev/storage-credentials: "true".'
+        ),
     )
     reconstruction: ReconstructionSpec = Field(
         default_factory=ReconstructionSpec,

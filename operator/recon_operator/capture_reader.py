@@ -27,6 +27,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.storage_errors import describe
 from recon_operator.validation import (
     TRANSFORMS,
     Limits,
@@ -92,7 +93,11 @@ def open_client(access: StorageAccess) -> Minio:
         maxsize=READ_WORKERS,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        # No retry after a broken answer (read=0): urllib3 logs the error it retries on,
+        # and that text is the server's.
+        retries=urllib3.Retry(
+            total=2, read=0, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
+        ),
     )
     return Minio(
         access.endpoint,
@@ -132,23 +137,12 @@ def _storage_call(
             ) from None
         if e.code in _MISSING_OBJECT or e.code == "InvalidRange":
             raise
-        raise StorageUnavailable(
-            "StorageError", _scrub(f"{endpoint} answered {e.code}: {e.message}", secrets)
-        ) from None
-    except ServerError as e:
-        raise StorageUnavailable(
-            "StorageUnreachable", f"{endpoint} answered HTTP {e.status_code}"
-        ) from None
-    except InvalidResponseError as e:
-        raise StorageUnavailable(
-            "StorageUnreachable",
-            _scrub(f"{endpoint} did not answer like S3: {e}", secrets)[:500],
-        ) from None
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        raise StorageUnavailable(
-            "StorageUnreachable",
-            _scrub(f"cannot reach {endpoint}: {type(e).__name__}: {e}", secrets)[:500],
-        ) from None
+        raise StorageUnavailable("StorageError", _scrub(describe(e, endpoint), secrets)) from None
+    except (ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
+        # The server's own words (its message, a non-XML body, a broken status line)
+        # never reach status, Events or logs: `describe` says what happened in ours.
+        message = _scrub(describe(e, endpoint), secrets)
+        raise StorageUnavailable("StorageUnreachable", message) from None
 
 
 def _ranged_get(client: Minio, bucket: str, key: str, length: int) -> RemoteObject | None:

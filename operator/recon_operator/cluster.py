@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client, config
@@ -18,6 +19,14 @@ from recon_api.constants import GROUP, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = (5.0, 30.0)
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """A Secret as read: its labels say whether it may be used, `data` is still base64."""
+
+    labels: dict[str, str]
+    data: dict[str, str] = field(repr=False)
 
 
 class NotOwnedError(RuntimeError):
@@ -120,8 +129,8 @@ class Cluster:
             raise
         return _json(result)
 
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The Secret's data (still base64), or None when it does not exist."""
+    def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        """The Secret's labels and data (still base64), or None when it does not exist."""
         try:
             result = self.core.read_namespaced_secret(
                 name, namespace, _preload_content=False, _request_timeout=TIMEOUT
@@ -130,8 +139,9 @@ class Cluster:
             if e.status == 404:
                 return None
             raise
-        data: dict[str, str] = _json(result).get("data") or {}
-        return data
+        body = _json(result)
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return StoredSecret(labels=dict(labels), data=dict(body.get("data") or {}))
 
     def create_owned(self, obj: Mapping[str, Any], owner_uid: str) -> dict[str, Any]:
         """Create, or take the existing object when it is ours already.

@@ -233,6 +233,21 @@ def inputs_invalid(job: ReconJob, problems: Sequence[str], now: datetime) -> Tra
     )
 
 
+def storage_refused(job: ReconJob, reason: str, message: str, now: datetime) -> Transition:
+    """Storage the platform does not allow (EndpointNotAllowed, InsecureStorageNotAllowed):
+    only a new spec can change that, so the job fails at once, before any connection."""
+    if _finished(job):
+        return Transition()
+    return (
+        StatusChange(job, now)
+        .set_phase(Phase.FAILED)
+        .condition(ConditionType.INPUTS_VALID, False, reason, message)
+        .condition(ConditionType.FAILED, True, reason, message)
+        .note(reason, message, warning=True)
+        .result()
+    )
+
+
 def inputs_valid(job: ReconJob, now: datetime) -> Transition:
     """Validating -> Queued; admission decides when it runs."""
     if _finished(job) or job.status.phase not in (None, Phase.PENDING, Phase.VALIDATING):

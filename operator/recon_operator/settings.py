@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from recon_api.models import DNS_SUBDOMAIN_PATTERN
 
+from recon_operator.endpoint_patterns import EndpointPattern, parse_allowlist, parse_endpoint
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -90,6 +92,12 @@ class Settings:
     storage_endpoint: str = "minio.minio.svc:9000"
     storage_secure: bool = False
     storage_secret: str = "minio-credentials"
+    # Endpoints a ReconJob may name besides `storage_endpoint` (always allowed).
+    storage_allowed_endpoints: tuple[EndpointPattern, ...] = ()
+    # Refusals then name where the list is set, not what it holds.
+    storage_allowed_endpoints_private: bool = False
+    # False: a ReconJob asking for plain HTTP (`secure: false`) is refused.
+    storage_allow_insecure: bool = True
     gpu_resource: str = "nvidia.com/gpu"
     runner_image: str = ""
     max_file_bytes: int = 20 * 1024**2
@@ -129,6 +137,7 @@ class Settings:
         def endpoint(text: str) -> str:
             if "/" in text or any(c.isspace() for c in text):
                 raise ValueError(f"{text!r} must be host:port, without scheme or path")
+            parse_endpoint(text, secure=True, where=repr(text))
             return text
 
         def secret_name(text: str) -> str:
@@ -160,6 +169,19 @@ class Settings:
             storage_endpoint=read("RECON_STORAGE_ENDPOINT", endpoint, defaults.storage_endpoint),
             storage_secure=read("RECON_STORAGE_SECURE", parse_bool, defaults.storage_secure),
             storage_secret=read("RECON_STORAGE_SECRET", secret_name, defaults.storage_secret),
+            storage_allowed_endpoints=read(
+                "RECON_STORAGE_ALLOWED_ENDPOINTS",
+                parse_allowlist,
+                defaults.storage_allowed_endpoints,
+            ),
+            storage_allowed_endpoints_private=read(
+                "RECON_STORAGE_ALLOWED_ENDPOINTS_PRIVATE",
+                parse_bool,
+                defaults.storage_allowed_endpoints_private,
+            ),
+            storage_allow_insecure=read(
+                "RECON_STORAGE_ALLOW_INSECURE", parse_bool, defaults.storage_allow_insecure
+            ),
             gpu_resource=read("RECON_GPU_RESOURCE", resource_name, defaults.gpu_resource),
             runner_image=read("RECON_RUNNER_IMAGE", str, defaults.runner_image),
             max_file_bytes=read("RECON_MAX_FILE_BYTES", parse_bytes, defaults.max_file_bytes),
@@ -167,6 +189,11 @@ class Settings:
             namespaces=read("RECON_NAMESPACES", parse_namespaces, defaults.namespaces),
             log_level=read("RECON_LOG_LEVEL", log_level, defaults.log_level),
         )
+        if not settings.storage_allow_insecure and not settings.storage_secure:
+            raise SettingsError(
+                "RECON_STORAGE_SECURE: the default endpoint uses plain HTTP, which "
+                "RECON_STORAGE_ALLOW_INSECURE=false refuses; set RECON_STORAGE_SECURE=true"
+            )
         if settings.max_file_bytes < 1:
             raise SettingsError("RECON_MAX_FILE_BYTES: must be at least 1 byte")
         if settings.max_total_bytes < settings.max_file_bytes:

@@ -3,17 +3,15 @@ credentials or storage that are not there yet, and GPUs the cluster does not hav
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-
 import pytest
 
 from tests.support import captures
+from tests.support.loopback_servers import Relay
 from tests.support.operator_process import (
     BUCKET,
     apply,
     condition,
+    create_credentials_secret,
     events,
     jobs,
     reconjob_manifest,
@@ -24,8 +22,17 @@ from tests.support.stack_handle import wait_for
 
 
 @pytest.fixture(scope="module")
-def ns(stack, tmp_path_factory):
-    with running_operator(stack, "op-validate", tmp_path_factory.mktemp("operator")) as op:
+def relay(stack):
+    relay = Relay(stack.minio_endpoint)
+    yield relay
+    relay.down()
+
+
+@pytest.fixture(scope="module")
+def ns(stack, relay, tmp_path_factory):
+    # The relay's endpoint is not the default one: the platform allows it by name.
+    env = {"RECON_STORAGE_ALLOWED_ENDPOINTS": relay.endpoint}
+    with running_operator(stack, "op-validate", tmp_path_factory.mktemp("operator"), env) as op:
         yield op.namespace
 
 
@@ -74,65 +81,13 @@ def test_missing_credentials_wait_in_validating_until_the_secret_appears(stack, 
     )
     assert status(stack, ns, "creds")["phase"] == "Validating"
     assert "late" in condition(stack, ns, "creds", "InputsValid")["message"]
-    stack.kubectl(
-        "create", "secret", "generic", "late", "-n", ns,
-        f"--from-literal=accessKey={stack.minio_access_key}",
-        f"--from-literal=secretKey={stack.minio_secret_key}",
-    )  # fmt: skip
+    create_credentials_secret(stack, ns, "late")
     stack.kubectl("wait", "--for=condition=Succeeded", "reconjob/creds", "-n", ns, "--timeout=90s")
 
 
-class Relay:
-    """A TCP relay in front of MinIO that can be down (nothing listening) or up."""
-
-    def __init__(self, target: str) -> None:
-        host, port = target.rsplit(":", 1)
-        self.target = (host, int(port))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server: socket.socket | None = None
-
-    def up(self) -> None:
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(16)
-        self.server = server
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
-
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def down(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-
-
-def test_unreachable_storage_keeps_validating_then_recovers(stack, ns):
-    relay = Relay(stack.minio_endpoint)
+def test_unreachable_storage_keeps_validating_then_recovers(stack, ns, relay):
     captures.upload(stack.minio_client(), BUCKET, "flaky/sleep1/", captures.files(6))
-    endpoint = f"127.0.0.1:{relay.port}"
+    endpoint = relay.endpoint
     apply(stack, ns, reconjob_manifest("flaky", "flaky/sleep1/", storage={"endpoint": endpoint}))
     try:
         wait_for(

@@ -21,6 +21,7 @@ from tests.support.operator_process import (
     OperatorProcess,
     apply,
     condition,
+    create_credentials_secret,
     events,
     get,
     jobs,
@@ -118,16 +119,7 @@ def test_killed_while_jobs_validate_queue_and_run(
     killed.start()
 
     wait_for(lambda: status(stack, ns, "running").get("phase") == "Succeeded", 30)
-    stack.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "late-credentials",
-        "-n",
-        ns,
-        f"--from-literal=accessKey={stack.minio_access_key}",
-        f"--from-literal=secretKey={stack.minio_secret_key}",
-    )
+    create_credentials_secret(stack, ns, "late-credentials")
     for name in ("queued", "validating", "holder"):
         stack.kubectl(
             "wait", "--for=condition=Succeeded", f"reconjob/{name}", "-n", ns, "--timeout=120s"

@@ -28,6 +28,7 @@ from tests.support.operator_process import (
     OperatorProcess,
     apply,
     condition,
+    create_credentials_secret,
     get,
     jobs,
     pods,
@@ -183,20 +184,8 @@ def test_no_credential_appears_in_logs_events_status_or_messages(
     stack: StackHandle, secured: Secured, two_running: tuple[str, str]
 ) -> None:
     ns = secured.ns
-    stack.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "wrong-credentials",
-        "-n",
-        ns,
-        f"--from-literal=accessKey={stack.minio_access_key}",
-        f"--from-literal=secretKey={WRONG_SECRET_KEY}",
-    )
-    stack.kubectl(
-        "create", "secret", "generic", "half-credentials", "-n", ns,
-        f"--from-literal=accessKey={stack.minio_access_key}",
-    )  # fmt: skip
+    create_credentials_secret(stack, ns, "wrong-credentials", WRONG_SECRET_KEY)
+    create_credentials_secret(stack, ns, "half-credentials", "")
     captures.upload(stack.minio_client(), BUCKET, "sec/sleep1/", captures.files(6))
     wrong_secret = {"credentialsSecret": "wrong-credentials"}
     half_secret = {"credentialsSecret": "half-credentials"}

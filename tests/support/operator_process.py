@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from recon_api.constants import STORAGE_CREDENTIALS_LABEL
 
 from tests.support.runner_access import apply_crd
 
@@ -48,6 +49,30 @@ def map_standin_image(stack: Any) -> None:
         tmp.replace(target)
 
 
+def create_credentials_secret(
+    stack: Any,
+    namespace: str,
+    name: str,
+    secret_key: str | None = None,
+    *,
+    access_key: str | None = None,
+    labelled: bool = True,
+) -> None:
+    """A storage credentials Secret (the stack's MinIO keys unless given; no secretKey when
+    `secret_key` is ""), created in one request with the opt-in label unless told not to."""
+    keys = {"accessKey": stack.minio_access_key if access_key is None else access_key}
+    if secret_key != "":
+        keys["secretKey"] = stack.minio_secret_key if secret_key is None else secret_key
+    labels = {STORAGE_CREDENTIALS_LABEL: "true"} if labelled else {}
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "stringData": keys,
+    }
+    stack.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+
 def prepare_namespace(stack: Any, base: str) -> str:
     """A fresh namespace (a suffix keeps reruns clear of one still terminating) with the
     default storage credentials Secret."""
@@ -55,16 +80,7 @@ def prepare_namespace(stack: Any, base: str) -> str:
     apply_crd(stack)
     map_standin_image(stack)
     stack.kubectl("create", "namespace", namespace)
-    stack.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "minio-credentials",
-        "-n",
-        namespace,
-        f"--from-literal=accessKey={stack.minio_access_key}",
-        f"--from-literal=secretKey={stack.minio_secret_key}",
-    )
+    create_credentials_secret(stack, namespace, "minio-credentials")
     return namespace
 
 

@@ -19,9 +19,12 @@ import pytest
 import yaml
 from recon_api.constants import GROUP, PLURAL
 from recon_api.models import ReconJob
+from recon_operator import jobspec
 from recon_operator.jobspec import build_role
 from recon_operator.settings import Settings, parse_namespaces
 from recon_stack.binaries import BinaryError, build_component, component_of, resolve_binaries
+
+from tests.support.reconjobs import reconjob
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "recon-operator"
@@ -219,6 +222,10 @@ def test_default_env_is_what_the_operator_parses_to_the_values(
     assert settings.max_total_bytes == 200 * 1024**2
     assert settings.namespaces == ()
     assert settings.log_level == values["logLevel"]
+    # Storage access: the default endpoint only, its list public, plain HTTP allowed.
+    assert settings.storage_allowed_endpoints == ()
+    assert settings.storage_allowed_endpoints_private is False
+    assert settings.storage_allow_insecure is values["storage"]["allowInsecure"] is True
 
 
 def test_changed_values_reach_the_operator(helm: Path) -> None:
@@ -230,6 +237,9 @@ def test_changed_values_reach_the_operator(helm: Path) -> None:
         "storage.endpoint=s3.example.com:443",
         "storage.secure=true",
         "storage.credentialsSecret=s3-keys",
+        "storage.allowedEndpoints={*.s3.example.com:443,[fd00::7]:9000}",
+        "storage.allowedEndpointsPrivate=true",
+        "storage.allowInsecure=false",
         "gpuResource=amd.com/gpu",
         "maxFileBytes=5000000",
         "maxTotalBytes=1Gi",
@@ -244,6 +254,12 @@ def test_changed_values_reach_the_operator(helm: Path) -> None:
     assert settings.storage_endpoint == "s3.example.com:443"
     assert settings.storage_secure is True
     assert settings.storage_secret == "s3-keys"
+    assert [str(p) for p in settings.storage_allowed_endpoints] == [
+        "*.s3.example.com:443",
+        "[fd00::7]:9000",
+    ]
+    assert settings.storage_allowed_endpoints_private is True
+    assert settings.storage_allow_insecure is False
     assert settings.gpu_resource == "amd.com/gpu"
     # A large number must reach the env as digits, not as 5e+06.
     assert env_of(docs)["RECON_MAX_FILE_BYTES"] == "5000000"
@@ -446,6 +462,85 @@ def test_network_policy_admits_metrics_and_probes_only(helm: Path) -> None:
     assert {53, 443, 9000} <= egress_ports
 
 
+RUNNER_POLICY = "recon-recon-operator-runner"
+
+
+def runner_policies(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in by_kind(docs, "NetworkPolicy") if d["metadata"]["name"] == RUNNER_POLICY]
+
+
+def egress_rules(policy: dict[str, Any]) -> list[tuple[set[Any], list[dict[str, Any]]]]:
+    return [({p["port"] for p in r["ports"]}, r.get("to", [])) for r in policy["spec"]["egress"]]
+
+
+def test_runner_network_policy_is_off_by_default(defaults: list[dict[str, Any]]) -> None:
+    assert not by_kind(defaults, "NetworkPolicy")
+
+
+def test_runner_network_policy_limits_runner_egress_to_dns_api_and_storage(helm: Path) -> None:
+    minio = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}]
+    api = [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
+    docs = render(
+        helm,
+        "runnerNetworkPolicy.enabled=true",
+        "watchNamespaces={team-a,team-b}",
+        "storage.allowedEndpoints={s3.example.com:9443,[fd00::7]:9000}",
+        "runnerNetworkPolicy.storageTo[0].namespaceSelector.matchLabels"
+        ".kubernetes\\.io/metadata\\.name=minio",
+        "runnerNetworkPolicy.apiServerTo[0].ipBlock.cidr=10.96.0.1/32",
+    )
+    policies = runner_policies(docs)
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["team-a", "team-b"]
+    recon = reconjob(namespace="team-a", uid="u-1")
+    for policy in policies:
+        # It selects exactly the pods the operator's Jobs create.
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        assert selector.items() <= jobspec.labels(recon).items()
+        assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        assert policy["spec"]["ingress"] == []
+        assert egress_rules(policy) == [
+            ({53}, []),
+            ({443, 6443}, api),
+            ({9000, 9443}, minio),
+        ]
+
+
+def test_runner_network_policy_needs_watched_namespaces_and_ports(helm: Path) -> None:
+    base = ["template", RELEASE, str(CHART), "--set", "runnerNetworkPolicy.enabled=true"]
+    cluster_wide = run_helm(helm, *base)
+    assert cluster_wide.returncode != 0 and "watchNamespaces" in cluster_wide.stderr
+    any_port = run_helm(
+        helm,
+        *base,
+        "--set",
+        "watchNamespaces={team-a}",
+        "--set",
+        "storage.allowedEndpoints={*.s3.example.com}",
+    )
+    assert any_port.returncode != 0
+    assert "runnerNetworkPolicy.storagePorts" in any_port.stderr
+    assert "*.s3.example.com" in any_port.stderr
+    given = render(
+        helm,
+        "runnerNetworkPolicy.enabled=true",
+        "watchNamespaces={team-a}",
+        "storage.allowedEndpoints={*.s3.example.com}",
+        "runnerNetworkPolicy.storagePorts={443}",
+    )
+    (policy,) = runner_policies(given)
+    assert egress_rules(policy)[-1] == ({443}, [])
+
+
+def test_notes_say_how_to_label_the_credentials_secret() -> None:
+    # `helm install --dry-run` needs a cluster; `helm lint --strict` above renders NOTES.
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    assert (
+        "kubectl -n <namespace> label secret {{ .Values.storage.credentialsSecret }} "
+        "recon.dev/storage-credentials=true" in notes
+    )
+    assert "EndpointNotAllowed" in notes
+
+
 # --------------------------------------------------------------------- values schema
 
 
@@ -459,6 +554,9 @@ def test_network_policy_admits_metrics_and_probes_only(helm: Path) -> None:
         ("maxFileBytes=20 parsecs", "maxFileBytes"),
         ("storage.endpoint=http://minio:9000", "storage/endpoint"),
         ("watchNamespaces={Team_A}", "watchNamespaces"),
+        ("storage.allowedEndpoints={http://evil:9000}", "storage/allowedEndpoints"),
+        ("storage.allowedEndpoints={minio.svc}", "storage/allowedEndpoints"),
+        ("storage.allowInsecure=false", "storage/secure"),
         ("maxRunningJob=4", "maxRunningJob"),
     ],
 )

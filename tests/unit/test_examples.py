@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from recon_api.constants import API_VERSION, KIND
+from recon_api.constants import API_VERSION, KIND, STORAGE_CREDENTIALS_LABEL
 from recon_api.models import DNS_SUBDOMAIN_PATTERN, ReconJobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +94,7 @@ def test_secret_template_has_the_keys_the_operator_reads() -> None:
     assert secret["metadata"]["name"] == job["spec"]["storage"]["credentialsSecret"]
     assert secret["metadata"]["namespace"] == job["metadata"]["namespace"]
     assert set(secret["stringData"]) == {"accessKey", "secretKey"}
+    assert secret["metadata"]["labels"] == {STORAGE_CREDENTIALS_LABEL: "true"}
     # Placeholders, never usable keys.
     assert all("REPLACE" in v for v in secret["stringData"].values())
 

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from recon_operator.endpoint_patterns import parse_allowlist
 from recon_operator.settings import Settings, SettingsError, parse_bytes
 
 
@@ -21,6 +22,10 @@ def test_defaults_match_the_design() -> None:
     assert s.max_total_bytes == 200 * 1024**2
     assert s.namespaces == () and s.cluster_wide
     assert s.storage_secure is False
+    # Storage access (DESIGN.md, "Who may reach what storage"): the default endpoint only.
+    assert s.storage_allowed_endpoints == ()
+    assert s.storage_allowed_endpoints_private is False
+    assert s.storage_allow_insecure is True
     assert s.log_level == "INFO"
     assert s.runner_image.startswith("ghcr.io/recon-operator/recon-runner:")
     assert s.runner_image.rsplit(":", 1)[1]  # tagged with the package version
@@ -35,6 +40,9 @@ def test_every_variable_is_read() -> None:
             "RECON_STORAGE_ENDPOINT": "127.0.0.1:9000",
             "RECON_STORAGE_SECURE": "true",
             "RECON_STORAGE_SECRET": "s3-creds",
+            "RECON_STORAGE_ALLOWED_ENDPOINTS": "*.s3.example.com:443, [fd00::7]:9000",
+            "RECON_STORAGE_ALLOWED_ENDPOINTS_PRIVATE": "true",
+            "RECON_STORAGE_ALLOW_INSECURE": "false",
             "RECON_GPU_RESOURCE": "amd.com/gpu",
             "RECON_RUNNER_IMAGE": "registry.local/runner:dev",
             "RECON_MAX_FILE_BYTES": "1Mi",
@@ -50,6 +58,9 @@ def test_every_variable_is_read() -> None:
         storage_endpoint="127.0.0.1:9000",
         storage_secure=True,
         storage_secret="s3-creds",
+        storage_allowed_endpoints=parse_allowlist("*.s3.example.com:443,[fd00::7]:9000"),
+        storage_allowed_endpoints_private=True,
+        storage_allow_insecure=False,
         gpu_resource="amd.com/gpu",
         runner_image="registry.local/runner:dev",
         max_file_bytes=1024**2,
@@ -80,7 +91,12 @@ def test_empty_values_mean_the_default() -> None:
         ("RECON_STALE_AFTER_SECONDS", "-5"),
         ("RECON_CANCEL_TTL_SECONDS", "1.5"),
         ("RECON_STORAGE_ENDPOINT", "http://minio:9000"),
+        ("RECON_STORAGE_ENDPOINT", "::1:9000"),
         ("RECON_STORAGE_SECURE", "maybe"),
+        ("RECON_STORAGE_ALLOWED_ENDPOINTS", "minio.svc"),
+        ("RECON_STORAGE_ALLOWED_ENDPOINTS", "ok.svc:9000,*bad"),
+        ("RECON_STORAGE_ALLOWED_ENDPOINTS_PRIVATE", "secret"),
+        ("RECON_STORAGE_ALLOW_INSECURE", "sometimes"),
         ("RECON_STORAGE_SECRET", "Bad_Name"),
         ("RECON_GPU_RESOURCE", "nvidia.com/ gpu"),
         ("RECON_MAX_FILE_BYTES", "20 parsecs"),
@@ -98,3 +114,16 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
 def test_byte_sizes_scale_by_their_unit(n: int, unit: str) -> None:
     factor = {"": 1, "k": 1000, "MB": 1000**2, "Mi": 1024**2, "GiB": 1024**3}[unit]
     assert parse_bytes(f"{n}{unit}") == n * factor
+
+
+def test_refusing_plain_http_with_a_plain_http_default_endpoint_is_an_error() -> None:
+    with pytest.raises(SettingsError, match="RECON_STORAGE_SECURE") as caught:
+        Settings.from_env({"RECON_STORAGE_ALLOW_INSECURE": "false"})
+    assert "RECON_STORAGE_ALLOW_INSECURE" in str(caught.value)
+
+
+def test_a_bad_allowlist_entry_is_named() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"RECON_STORAGE_ALLOWED_ENDPOINTS": "a.svc:9000, b.svc:99999"})
+    assert "RECON_STORAGE_ALLOWED_ENDPOINTS" in str(caught.value)
+    assert "b.svc:99999" in str(caught.value) and "65535" in str(caught.value)

@@ -3,10 +3,12 @@ credentials Secret the ReconJob names."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from recon_api.constants import STORAGE_CREDENTIALS_LABEL
 from recon_runner.synthetic import SyntheticObject, make_object, write_capture
 
 from recon_cli.cluster_demo.tools import Tools
@@ -48,8 +50,9 @@ def upload_synthetic_capture(
 def apply_credentials_secret(
     tools: Tools, namespace: str, access_key: str, secret_key: str, name: str = "minio-credentials"
 ) -> None:
-    """The Secret of examples/secret-template.yaml, filled in; applying it again is a no-op."""
-    manifest = tools.kubectl(
+    """The Secret of examples/secret-template.yaml, filled in and labelled as storage
+    credentials (the operator uses no other Secret); applying it again is a no-op."""
+    created = tools.kubectl(
         "create",
         "secret",
         "generic",
@@ -60,6 +63,8 @@ def apply_credentials_secret(
         f"--from-literal=secretKey={secret_key}",
         "--dry-run=client",
         "-o",
-        "yaml",
+        "json",
     ).stdout
-    tools.kubectl("apply", "-f", "-", input=manifest)
+    manifest = json.loads(created)
+    manifest["metadata"].setdefault("labels", {})[STORAGE_CREDENTIALS_LABEL] = "true"
+    tools.kubectl("apply", "-f", "-", input=json.dumps(manifest))
