@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 from recon_stack.kubeconfig import token_kubeconfig, write
 
-from tests.support.operator_process import REPO, OperatorProcess
+from tests.support.operator_process import REPO, OperatorProcess, prepare_namespace
 
 CHART = REPO / "charts" / "recon-operator"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
@@ -82,3 +84,23 @@ def chart_operator(
     config = rbac.kubeconfig(log_dir / "operator.kubeconfig")
     process = OperatorProcess(stack, namespace, log_dir, {**(env or {}), "KUBECONFIG": str(config)})
     return process, rbac
+
+
+@contextmanager
+def running_chart_operator(
+    stack: Any, base: str, log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[OperatorProcess]:
+    """running_operator with the chart's RBAC only: a fresh namespace, the operator watching
+    it; afterwards its ReconJobs are deleted while the operator still runs (so the
+    finalizer is honoured), then the operator, the chart's cluster objects and the
+    namespace go."""
+    ns = prepare_namespace(stack, base)
+    op, rbac = chart_operator(stack, ns, log_dir, env)
+    op.start()
+    try:
+        yield op
+    finally:
+        stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
+        op.stop()
+        rbac.remove()
+        stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)

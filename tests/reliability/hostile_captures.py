@@ -544,12 +544,13 @@ def _status_kib(field_name: str) -> int:
 
 
 def _reset_peak() -> bool:
-    """Start the peak-RSS mark (VmHWM) again from the current RSS (Linux 4.0+)."""
+    """Start the peak-RSS mark (VmHWM) again from the current RSS (Linux 4.0+); True only
+    when the kernel took the request and the mark really came down to the RSS."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return False
-    return True
+    return _status_kib("VmHWM") <= _status_kib("VmRSS") + 64
 
 
 def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[str, Any]:
@@ -574,7 +575,9 @@ def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[
     baseline = read_capture(client, bucket, baseline_prefix, expected_views=views, limits=limits)
     rss_before = _status_kib("VmRSS")
     reset = _reset_peak()
-    peak_before = _status_kib("VmHWM")
+    if not reset:
+        # A peak mark left at the baseline's high water would make any growth read as ~0.
+        raise RuntimeError("could not reset the peak RSS mark through /proc/self/clear_refs")
     client.gets.clear()
     problems = read_capture(client, bucket, prefix, expected_views=views, limits=limits)
     peak_after = _status_kib("VmHWM")
@@ -583,7 +586,7 @@ def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[
         "problems": [str(p) for p in problems],
         "rss_before_kib": rss_before,
         "peak_reset": reset,
-        "peak_rss_growth_kib": peak_after - (rss_before if reset else peak_before),
+        "peak_rss_growth_kib": peak_after - rss_before,
         "gets": client.gets,
     }
 

@@ -3,8 +3,12 @@ the runner's own storage code (bounded retries, staged uploads moved into place,
 TransientError after the retries) and its exit codes (75 when storage stays unreachable).
 
 Words in the input prefix choose the timing, so a test can take MinIO away at a known step:
-  waitN   wait N seconds before the download
-  holdN   wait N seconds between the download and the upload
+  waitN     wait N seconds before the download
+  holdN     wait N seconds between the download and the upload
+  waitgate  before the download, wait for $RECON_STANDIN_SIGNAL_DIR/<uid>.go to exist
+  holdgate  the same, between the download and the upload
+With a gate the test, not the clock, decides when the step comes: it takes MinIO away first
+and opens the gate after, however slowly the machine runs.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ def seconds(word: str, words: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def gate(word: str, params: RunnerParams) -> None:
+    if word not in params.input_prefix:
+        return
+    go = Path(os.environ.get("RECON_STANDIN_SIGNAL_DIR", "/tmp/recon-standin"))
+    while not (go / f"{params.job_uid}.go").exists():
+        time.sleep(0.1)
+
+
 def main() -> int:
     params = RunnerParams.from_env()
     stop = StopToken()
@@ -44,6 +56,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as work:
             time.sleep(seconds("wait", params.input_prefix))
+            gate("waitgate", params)
             reporter(Stage.DOWNLOAD, 0.0, "downloading")
             got = download_capture(
                 storage,
@@ -54,6 +67,7 @@ def main() -> int:
                 stop,
             )
             time.sleep(seconds("hold", params.input_prefix))
+            gate("holdgate", params)
             out = Path(work) / "out"
             out.mkdir()
             (out / "mesh.glb").write_bytes(b"glTF stand-in")

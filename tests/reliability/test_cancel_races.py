@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from tests.reliability.chart_operator import chart_operator
+from tests.reliability.chart_operator import running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -21,7 +21,6 @@ from tests.support.operator_process import (
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
     status,
 )
@@ -36,15 +35,10 @@ CANCEL = "recon.dev/cancel"
 
 @pytest.fixture(scope="module")
 def ns(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    ns = prepare_namespace(stack, "cancel-races")
     env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    op, rbac = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"), env)
-    op.start()
-    yield ns
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    log_dir = tmp_path_factory.mktemp("operator")
+    with running_chart_operator(stack, "cancel-races", log_dir, env) as op:
+        yield op.namespace
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +72,51 @@ def confirm_when(
     seen: dict[str, Any],
 ) -> None:
     """Watch the ReconJob and confirm the cancel ``delay`` seconds after ``ready(status)``;
-    ``seen`` records the status the confirmation was sent on."""
-    w = watch.Watch()
-    for event in w.stream(
-        objects.list_namespaced_custom_object,
-        "recon.dev",
-        "v1alpha1",
-        ns,
-        "reconjobs",
-        field_selector=f"metadata.name={name}",
-        timeout_seconds=90,
-    ):
-        st = event["object"].get("status") or {}
-        if ready(st):
-            w.stop()
-            time.sleep(delay)
-            seen.update(st)
-            annotate(objects, ns, name, "confirmed")
-            return
+    ``seen`` records the status the confirmation was sent on, and ``seen["confirmed"]``
+    that it was sent (or ``seen["error"]`` what stopped it)."""
+    try:
+        w = watch.Watch()
+        for event in w.stream(
+            objects.list_namespaced_custom_object,
+            "recon.dev",
+            "v1alpha1",
+            ns,
+            "reconjobs",
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=90,
+        ):
+            st = event["object"].get("status") or {}
+            if ready(st):
+                w.stop()
+                time.sleep(delay)
+                seen.update(st)
+                annotate(objects, ns, name, "confirmed")
+                seen["confirmed"] = True
+                return
+    except Exception as e:  # reported by confirmations_sent in the test's thread
+        seen["error"] = repr(e)
+
+
+def confirmations_sent(threads: list[threading.Thread], seen: dict[str, dict[str, Any]]) -> None:
+    """Each confirm thread finished and really sent its confirmation: a race the test
+    never ran would otherwise pass as won."""
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive(), f"{t.name} still waiting to confirm"
+    for name, what in seen.items():
+        assert what.get("confirmed") is True, (name, what.get("error", "never became ready"))
+
+
+def window_passed(stack: StackHandle, ns: str, tag: str) -> None:
+    """Wait until the operator has admitted, run and finished a job created after the
+    others settled: any late admission or status write for them comes before that, so
+    checking them afterwards shows that none happened (a fixed sleep only shows that
+    none happened yet)."""
+    name = f"witness-{tag}"
+    upload(stack, "witness/sleep1/")
+    apply(stack, ns, manifest_for(name, "witness/sleep1/"))
+    settle(stack, ns, [name])
+    assert status(stack, ns, name)["phase"] == "Succeeded"
 
 
 def outputs_under(stack: StackHandle, prefix: str) -> list[str]:
@@ -167,14 +188,13 @@ def test_confirm_while_the_job_is_being_created(
                 delays[names.index(name)],
                 seen[name],
             )
-            t = threading.Thread(target=confirm_when, args=args)
+            t = threading.Thread(target=confirm_when, args=args, name=f"confirm {name}")
             t.start()
             threads.append(t)
             apply(stack, ns, manifest)
-        for t in threads:
-            t.join(120)
+        confirmations_sent(threads, {n: seen[n] for n in batch})
         settle(stack, ns, batch)
-    time.sleep(3)  # a late admission or a late write would show up now
+    window_passed(stack, ns, "creating")
     for name in names:
         st = assert_consistent(stack, ns, name)
         assert st["phase"] == "Cancelled", (name, seen[name].get("phase"), st)
@@ -194,7 +214,7 @@ def test_confirm_twice_in_a_row(
     annotate(objects, ns, "twice", "requested")
     annotate(objects, ns, "twice", "confirmed")
     settle(stack, ns, ["twice"])
-    time.sleep(3)
+    window_passed(stack, ns, "twice")
     st = assert_consistent(stack, ns, "twice")
     assert st["phase"] == "Cancelled", st
 
@@ -244,14 +264,17 @@ def test_confirm_right_as_the_job_succeeds(
     for name, ready in triggers.items():
         manifest = manifest_for(name, prefix)
         manifest["metadata"]["annotations"] = {CANCEL: "requested"}
-        t = threading.Thread(target=confirm_when, args=(objects, ns, name, ready, 0.0, seen[name]))
+        t = threading.Thread(
+            target=confirm_when,
+            args=(objects, ns, name, ready, 0.0, seen[name]),
+            name=f"confirm {name}",
+        )
         t.start()
         threads.append(t)
         apply(stack, ns, manifest)
-    for t in threads:
-        t.join(120)
+    confirmations_sent(threads, seen)
     settle(stack, ns, list(triggers))
-    time.sleep(3)
+    window_passed(stack, ns, "finishing")
     for name in triggers:
         st = assert_consistent(stack, ns, name)
         if seen[name].get("outputs"):

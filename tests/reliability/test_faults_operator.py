@@ -5,7 +5,6 @@ and every status ends where the truth is. The operator runs with the chart's RBA
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ from kubernetes import client, config, watch
 from recon_stack.components import APISERVER
 from recon_stack.stack import Stack
 
-from tests.reliability.chart_operator import chart_operator
+from tests.reliability.chart_operator import chart_operator, running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -31,6 +30,7 @@ from tests.support.operator_process import (
     status,
 )
 from tests.support.stack_handle import StackHandle, handle_for, wait_for
+from tests.support.standin_runner import gate_file
 
 pytestmark = pytest.mark.stack
 
@@ -69,15 +69,17 @@ def assert_ran_once(stack: StackHandle, ns: str, name: str) -> dict[str, Any]:
 def killed(
     stack: StackHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    ns = prepare_namespace(stack, "faults-operator")
     env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    op, rbac = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"), env)
-    op.start()
-    yield op
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    log_dir = tmp_path_factory.mktemp("operator")
+    with running_chart_operator(stack, "faults-operator", log_dir, env) as op:
+        yield op
+
+
+def open_gate(stack: StackHandle, ns: str, name: str) -> None:
+    """Let a `gate` stand-in go on to its stages and finish."""
+    gate = gate_file(get(stack, ns, name)["metadata"]["uid"])
+    gate.parent.mkdir(parents=True, exist_ok=True)
+    gate.touch()
 
 
 def test_killed_while_jobs_validate_queue_and_run(
@@ -85,11 +87,12 @@ def test_killed_while_jobs_validate_queue_and_run(
 ) -> None:
     ns = killed.namespace
     client_ = stack.minio_client()
-    captures.upload(client_, BUCKET, "k/sleep4/", captures.files(6))
-    captures.upload(client_, BUCKET, "k/sleep12/", captures.files(6))
+    # "holder" and "running" fill both slots and finish only when the test opens their
+    # gates, so "queued" waits however slowly the machine runs.
+    captures.upload(client_, BUCKET, "k/gate/", captures.files(6))
     captures.upload(client_, BUCKET, "k/sleep1/", captures.files(6))
-    apply(stack, ns, manifest("holder", "k/sleep12/"))
-    apply(stack, ns, manifest("running", "k/sleep4/"))
+    apply(stack, ns, manifest("holder", "k/gate/"))
+    apply(stack, ns, manifest("running", "k/gate/"))
     wait_for(lambda: status(stack, ns, "running").get("phase") == "Running", 60)
     apply(stack, ns, manifest("queued", "k/sleep1/"))
     # its credentials Secret does not exist yet: it waits in Validating
@@ -106,6 +109,7 @@ def test_killed_while_jobs_validate_queue_and_run(
 
     killed.kill()
     # while it is down, one job's runner finishes: only the Job records it
+    open_gate(stack, ns, "running")
     wait_for(
         lambda: any(
             c["type"] == "Complete" and c["status"] == "True"
@@ -116,10 +120,13 @@ def test_killed_while_jobs_validate_queue_and_run(
         what="running's Job complete while the operator is down",
     )
     assert status(stack, ns, "running")["phase"] == "Running"
+    assert status(stack, ns, "queued")["phase"] == "Queued"
+    assert status(stack, ns, "validating")["phase"] == "Validating"
     killed.start()
 
     wait_for(lambda: status(stack, ns, "running").get("phase") == "Succeeded", 30)
     create_credentials_secret(stack, ns, "late-credentials")
+    open_gate(stack, ns, "holder")
     for name in ("queued", "validating", "holder"):
         stack.kubectl(
             "wait", "--for=condition=Succeeded", f"reconjob/{name}", "-n", ns, "--timeout=120s"
@@ -130,15 +137,20 @@ def test_killed_while_jobs_validate_queue_and_run(
 
 
 def test_killed_as_the_job_is_created(stack: StackHandle, killed: OperatorProcess) -> None:
-    """SIGKILL the moment the Job appears, before or just after the operator records it."""
+    """SIGKILL the moment the Job appears, before the operator records the admission."""
     ns = killed.namespace
     captures.upload(stack.minio_client(), BUCKET, "created/sleep3/", captures.files(6))
     batch = client.BatchV1Api(config.new_client_from_config(config_file=str(stack.kubeconfig)))
+    # Watching from the list's resourceVersion, the watch sees every Job created after
+    # this line, however late its connection opens.
+    since = batch.list_namespaced_job(ns).metadata.resource_version
     seen: dict[str, Any] = {}
 
     def kill_on_create() -> None:
         w = watch.Watch()
-        for event in w.stream(batch.list_namespaced_job, ns, timeout_seconds=60):
+        for event in w.stream(
+            batch.list_namespaced_job, ns, resource_version=since, timeout_seconds=60
+        ):
             job = event["object"]
             if event["type"] == "ADDED" and job.metadata.name == "created-recon":
                 killed.kill()
@@ -148,11 +160,13 @@ def test_killed_as_the_job_is_created(stack: StackHandle, killed: OperatorProces
 
     killer = threading.Thread(target=kill_on_create)
     killer.start()
-    time.sleep(0.5)  # the watch is open
     apply(stack, ns, manifest("created", "created/sleep3/"))
     killer.join(60)
     assert "uid" in seen, "the Job was created"
-    seen["phase"] = status(stack, ns, "created").get("phase")
+    # The operator is dead: what the status says now is what it had recorded at the kill.
+    at_kill = status(stack, ns, "created")
+    assert at_kill.get("phase") == "Queued" and "jobName" not in at_kill, at_kill
+    assert "Admitted" not in reasons(stack, ns, "created")
     killed.start()
     stack.kubectl(
         "wait", "--for=condition=Succeeded", "reconjob/created", "-n", ns, "--timeout=90s"
@@ -160,19 +174,21 @@ def test_killed_as_the_job_is_created(stack: StackHandle, killed: OperatorProces
     assert_ran_once(stack, ns, "created")
     (job,) = job_objects(stack, ns, "created")
     assert job["metadata"]["uid"] == seen["uid"], "the Job from before the kill was kept"
-    print(f"killed with the Job created and the ReconJob {seen['phase']}")
 
 
 def test_killed_while_cancelling(stack: StackHandle, killed: OperatorProcess) -> None:
     ns = killed.namespace
     minio = stack.minio_client()
-    captures.upload(minio, BUCKET, "cancelling/partial-sleep60/", captures.files(6))
-    apply(stack, ns, manifest("cancelling", "cancelling/partial-sleep60/"))
+    # slowstop: the runner takes 8 s to exit after SIGTERM, so the kill below lands while
+    # the cancel is still waiting for the pod to go.
+    prefix = "cancelling/partial-slowstop-sleep60/"
+    captures.upload(minio, BUCKET, prefix, captures.files(6))
+    apply(stack, ns, manifest("cancelling", prefix))
     wait_for(
         lambda: (condition(stack, ns, "cancelling", "Running") or {}).get("status") == "True", 60
     )
     uid = get(stack, ns, "cancelling")["metadata"]["uid"]
-    out = f"cancelling/partial-sleep60/output/{uid}/"
+    out = f"{prefix}output/{uid}/"
     wait_for(lambda: list(minio.list_objects(BUCKET, out, recursive=True)), 30)
     stack.kubectl("annotate", "reconjob", "cancelling", "-n", ns, "recon.dev/cancel=requested")
     wait_for(lambda: (status(stack, ns, "cancelling").get("cancel") or {}).get("requestedAt"), 30)
@@ -181,6 +197,10 @@ def test_killed_while_cancelling(stack: StackHandle, killed: OperatorProcess) ->
     )
     wait_for(lambda: "Cancelling" in reasons(stack, ns, "cancelling"), 30, interval=0.05)
     killed.kill()
+    # Killed mid-cancel: not yet Cancelled, the runner's pod still there, outputs not cleaned.
+    assert status(stack, ns, "cancelling").get("phase") != "Cancelled"
+    assert pods(stack, ns, f"recon.dev/reconjob-uid={uid}") != []
+    assert list(minio.list_objects(BUCKET, out, recursive=True)) != []
     killed.start()
 
     wait_for(lambda: status(stack, ns, "cancelling").get("phase") == "Cancelled", 60)
@@ -213,13 +233,26 @@ def test_api_server_restart_under_a_running_operator(
     op, _ = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"))
     op.start()
     try:
-        captures.upload(stack.minio_client(), BUCKET, "restart/sleep6/", captures.files(6))
-        apply(stack, ns, manifest("across", "restart/sleep6/"))
+        minio = stack.minio_client()
+        captures.upload(minio, BUCKET, "restart/gate/", captures.files(6))
+        captures.upload(minio, BUCKET, "restart/sleep6/", captures.files(6))
+        apply(stack, ns, manifest("across", "restart/gate/"))
         wait_for(
             lambda: (condition(stack, ns, "across", "Running") or {}).get("status") == "True", 60
         )
+        uid = get(stack, ns, "across")["metadata"]["uid"]
         own_stack.stop_component(APISERVER)
-        time.sleep(8)  # the runner finishes its stages while nobody can hear it
+        # the runner does all its stages while nobody can hear it: its last output is up
+        gate_file(uid).parent.mkdir(parents=True, exist_ok=True)
+        gate_file(uid).touch()
+        wait_for(
+            lambda: any(
+                str(o.object_name).endswith("/metrics.json")
+                for o in minio.list_objects(BUCKET, f"restart/gate/output/{uid}/", recursive=True)
+            ),
+            60,
+            what="the runner's outputs uploaded while the API server is down",
+        )
         own_stack.start_component(APISERVER)
 
         stack.kubectl(

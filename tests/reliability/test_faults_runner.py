@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.reliability.chart_operator import chart_operator
+from tests.reliability.chart_operator import running_chart_operator
 from tests.reliability.runner_processes import oom_kill, runner_pids
 from tests.support import captures
 from tests.support.operator_process import (
@@ -23,25 +23,20 @@ from tests.support.operator_process import (
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
+from tests.support.standin_runner import gate_file
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
 def ns(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    ns = prepare_namespace(stack, "faults-runner")
-    op, rbac = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"))
-    op.start()
-    yield ns
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    log_dir = tmp_path_factory.mktemp("operator")
+    with running_chart_operator(stack, "faults-runner", log_dir) as op:
+        yield op.namespace
 
 
 def start(stack: StackHandle, ns: str, name: str, words: str, retries: int) -> str:
@@ -50,6 +45,12 @@ def start(stack: StackHandle, ns: str, name: str, words: str, retries: int) -> s
     apply(stack, ns, reconjob_manifest(name, prefix, retries=retries))
     wait_for(lambda: status(stack, ns, name).get("phase") == "Running", 60, what=f"{name} Running")
     return str(get(stack, ns, name)["metadata"]["uid"])
+
+
+def open_gate(uid: str) -> None:
+    """Let the job's `gate` stand-in (this attempt and any later one) finish."""
+    gate_file(uid).parent.mkdir(parents=True, exist_ok=True)
+    gate_file(uid).touch()
 
 
 def next_runner(uid: str, not_pid: int | None = None, timeout: float = 90) -> int:
@@ -77,11 +78,13 @@ def test_oom_killed_runner_is_retried_within_retries_then_failed(
     stack: StackHandle, ns: str
 ) -> None:
     # Both jobs allow one retry. "once" is killed on its first attempt only; "always" on
-    # both, so its retries run out.
-    once = start(stack, ns, "oom-once", "sleep6", retries=1)
-    always = start(stack, ns, "oom-always", "sleep6", retries=1)
+    # both, so its retries run out. Their runners wait at a gate, so none can finish
+    # before it is killed, however slowly the machine runs; "once" is let through after.
+    once = start(stack, ns, "oom-once", "gate", retries=1)
+    always = start(stack, ns, "oom-always", "gate", retries=1)
     first_once, first_always = next_runner(once), next_runner(always)
     oom_kill(first_once)
+    open_gate(once)
     oom_kill(first_always)
     oom_kill(next_runner(always, not_pid=first_always))
 
@@ -117,7 +120,7 @@ def core_api(stack: StackHandle) -> client.CoreV1Api:
 def test_eviction_is_retried_without_counting_against_retries(stack: StackHandle, ns: str) -> None:
     # retries=0: a counted failure would fail the Job at once, so only an uncounted
     # retry can still succeed.
-    uid = start(stack, ns, "evicted", "sleep6", retries=0)
+    uid = start(stack, ns, "evicted", "gate", retries=0)  # finishes only once let through
     first = next_runner(uid)
     (pod,) = pods(stack, ns, f"recon.dev/reconjob-uid={uid}")
     name = pod["metadata"]["name"]
@@ -141,6 +144,7 @@ def test_eviction_is_retried_without_counting_against_retries(stack: StackHandle
     assert target["status"] == "True" and target["reason"] == "EvictionByEvictionAPI"
     second = next_runner(uid, not_pid=first)
     assert second != first
+    open_gate(uid)
 
     stack.kubectl(
         "wait", "--for=condition=Succeeded", "reconjob/evicted", "-n", ns, "--timeout=120s"

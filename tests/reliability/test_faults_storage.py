@@ -37,6 +37,7 @@ from tests.support.operator_process import (
     status,
 )
 from tests.support.stack_handle import StackHandle, handle_for, wait_for
+from tests.support.standin_runner import gate_file
 
 pytestmark = pytest.mark.stack
 
@@ -146,10 +147,12 @@ def test_minio_down_during_download_and_upload_retried_when_back(outage: Outage)
     goes: both exit 75, and their retries succeed once it is back."""
     handle, ns = outage.handle, outage.ns
     client = handle.minio_client()
-    captures.upload(client, BUCKET, "download/wait8/", captures.files(6))
-    captures.upload(client, BUCKET, "upload/hold8/", captures.files(6))
-    apply(handle, ns, manifest("download", "download/wait8/", retries=2))
-    apply(handle, ns, manifest("upload", "upload/hold8/", retries=2))
+    # Both runners stop at a gate (before the download, between download and upload) that
+    # the test opens only once MinIO is down.
+    captures.upload(client, BUCKET, "download/waitgate/", captures.files(6))
+    captures.upload(client, BUCKET, "upload/holdgate/", captures.files(6))
+    apply(handle, ns, manifest("download", "download/waitgate/", retries=2))
+    apply(handle, ns, manifest("upload", "upload/holdgate/", retries=2))
     wait_for(
         lambda: (condition(handle, ns, "download", "Running") or {}).get("status") == "True",
         60,
@@ -165,6 +168,10 @@ def test_minio_down_during_download_and_upload_retried_when_back(outage: Outage)
     )
     outage.minio_down()
     try:
+        for name in ("download", "upload"):
+            gate = gate_file(get(handle, ns, name)["metadata"]["uid"])
+            gate.parent.mkdir(parents=True, exist_ok=True)
+            gate.touch()
         wait_for(
             lambda: (
                 exit_codes(handle, ns, "download") == [75]

@@ -57,7 +57,15 @@ HERE = Path(__file__).resolve().parent
 SETTINGS = Settings()
 DEFAULT_LIMITS = Limits(SETTINGS.max_file_bytes, SETTINGS.max_total_bytes)
 MAX_GETS = 1 + 2 * VIEWS
-MAX_RSS_GROWTH_KIB = 50 * 1024
+# Peak RSS growth of one validation, tied to what docs/reliability.md reports: the
+# 10000-frame transforms.json measured 19.5-23.1 MiB (bound: 2x the top figure); the
+# header-only refusals up to 52 KiB (bound: 256 KiB, over 4x the top figure for allocator
+# noise, and still 80x below the 20 MiB a download of the refused file would cost).
+MAX_RSS_GROWTH_KIB = {
+    "frames-10000": int(2 * 23.1 * 1024),
+    "png-100000x100000": 256,
+    "file-over-limit": 256,
+}
 BASELINE = "baseline/"
 
 
@@ -158,13 +166,15 @@ def test_validation_memory_stays_bounded(stack: StackHandle, bucket: str, name: 
     assert any(scenario.text in p for p in problems), problems
     growth = result["peak_rss_growth_kib"]
     assert isinstance(growth, int)
+    # Without a reset of the peak mark the growth would read as about 0 whatever was used.
+    assert result["peak_reset"] is True, "/proc/self/clear_refs refused: growth not measured"
     gets = result["gets"]
     assert isinstance(gets, list) and len(gets) <= MAX_GETS
     print(
         f"\n{name}: peak RSS growth {growth} KiB over an RSS of {result['rss_before_kib']} "
         f"KiB (peak mark reset: {result['peak_reset']}), {len(gets)} GETs"
     )
-    assert growth < MAX_RSS_GROWTH_KIB
+    assert growth < MAX_RSS_GROWTH_KIB[name]
 
 
 # ------------------------------------------------------------------ storage and credentials

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV
 from recon_operator.admission import SWEEP_INTERVAL
 from recon_operator.cluster import Cluster, namespace_gone
 from recon_stack.kubeconfig import token_kubeconfig, write
@@ -238,9 +239,24 @@ def securely_configured(container: dict[str, Any], pod_spec: dict[str, Any]) -> 
         assert "hostPath" not in volume, volume
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         assert not pod_spec.get(key), key
-    for env in container.get("env") or ():
-        if "KEY" in env["name"]:
-            assert "value" not in env and "secretKeyRef" in env["valueFrom"], env
+    # Credentials reach the runner only as references to the storage Secret's two keys:
+    # never as literal values, never a whole Secret (or ConfigMap) through envFrom, and no
+    # other Secret key in the environment.
+    assert not container.get("envFrom"), container.get("envFrom")
+    env = {e["name"]: e for e in container.get("env") or ()}
+    for name in (ACCESS_KEY_ENV, SECRET_KEY_ENV):
+        assert name in env and "value" not in env[name], env.get(name)
+    from_secrets = {
+        name: e["valueFrom"]["secretKeyRef"]
+        for name, e in env.items()
+        if "secretKeyRef" in (e.get("valueFrom") or {})
+    }
+    assert set(from_secrets) == {ACCESS_KEY_ENV, SECRET_KEY_ENV}, from_secrets
+    assert from_secrets[ACCESS_KEY_ENV]["key"] == "accessKey"
+    assert from_secrets[SECRET_KEY_ENV]["key"] == "secretKey"
+    assert len({ref["name"] for ref in from_secrets.values()}) == 1, from_secrets
+    for e in env.values():
+        assert "value" not in e or "valueFrom" not in e, e
 
 
 def test_runner_pods_run_non_root_read_only_without_capabilities(

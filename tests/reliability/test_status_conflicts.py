@@ -187,10 +187,17 @@ def cancel_condition(st: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def drive_operator(
-    objects: client.CustomObjectsApi, ns: str, tally: Tally, runner: threading.Thread
+    objects: client.CustomObjectsApi,
+    ns: str,
+    tally: Tally,
+    runner: threading.Thread,
+    writers_done: Callable[[], None],
 ) -> None:
     """Cancel request, then withdrawal, each waited for in the status, while the runner
-    patches; then one last request, left standing."""
+    patches; then, once `writers_done` has stopped every other writer, one last request,
+    left standing. The operator handles one object's changes in order, so its answer to
+    that last request shows it has written everything the earlier ones caused: the state
+    read after it is final, where a sleep would only show nothing came yet."""
 
     def current() -> dict[str, Any]:
         body = objects.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, NAME)
@@ -212,6 +219,7 @@ def drive_operator(
         annotate(objects, ns, None)
         wait_for(withdrawn, 30, 0.05, "the request withdrawn")
         tally.cycles += 1
+    writers_done()
     tally.last_request = datetime.now(UTC).replace(microsecond=0)
     annotate(objects, ns, "requested")
     wait_for(requested, 30, 0.05, "the last CancelRequested=True")
@@ -263,14 +271,17 @@ def test_runner_operator_and_an_updater_write_the_status_at_once(
     watcher.start()
     runner.start()
     updater.start()
-    try:
-        drive_operator(admin, ns, tally, runner)
-    finally:
+
+    def writers_done() -> None:
         runner.join(60)
         stop_updater.set()
         updater.join(60)
+
+    try:
+        drive_operator(admin, ns, tally, runner, writers_done)
+    finally:
+        writers_done()
     seconds = time.monotonic() - started
-    time.sleep(2)  # any late write by the operator shows up now
     stop_watch.set()
     watcher.join(10)
 

@@ -1,5 +1,9 @@
-"""`recon run` end to end on a synthetic capture of a known object: accurate, textured,
-with the documented outputs and exit codes."""
+"""`recon run` end to end on a capture of a known object: accurate, textured, with the
+documented outputs and exit codes.
+
+The capture is ray-cast by tests/support/raycast_capture.py (Embree, not the project's
+rasterizer) and the mesh is read back with trimesh, not the project's GLB code, so a
+convention error shared by the renderer and the reconstruction cannot cancel out."""
 
 from __future__ import annotations
 
@@ -15,9 +19,16 @@ import trimesh
 from PIL import Image
 from recon_runner.accuracy import evaluate
 from recon_runner.synthetic.objects import make_object
-from recon_runner.synthetic.writer import write_capture
+
+from tests.support.raycast_capture import write_raycast_capture
 
 OBJECT = "torus"
+# docs/benchmarks.md measures the draft preset on the torus at a Chamfer-L1 of 0.0518% of
+# the bounding-box diagonal (clean depth) and an F-score of 1.0; the bounds allow 2x the
+# Chamfer figure (fewer, smaller views here) and a 1% shortfall of the F-score.
+DOCUMENTED_CHAMFER_RATIO = 0.000518
+MAX_CHAMFER_RATIO = 2 * DOCUMENTED_CHAMFER_RATIO
+MIN_FSCORE = 0.99
 
 
 def recon(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +43,7 @@ def recon(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("capture")
-    write_capture(make_object(OBJECT), root, views=6, width=160, height=160)
+    write_raycast_capture(make_object(OBJECT), root, views=6, size=160)
     return root
 
 
@@ -50,8 +61,9 @@ def test_recon_run_reconstructs_the_object_accurately(capture_dir: Path, tmp_pat
     mesh: Any = trimesh.load(out / "mesh.glb", force="mesh")
     truth = make_object(OBJECT)
     accuracy = evaluate(truth.mesh, mesh.vertices, mesh.faces, samples=20_000)
-    assert accuracy.chamfer_l1_ratio < 0.0015  # 0.15% of the bounding-box diagonal
-    assert accuracy.fscore > 0.99
+    print(f"\n{OBJECT}: {accuracy}")
+    assert accuracy.chamfer_l1_ratio < MAX_CHAMFER_RATIO, accuracy
+    assert accuracy.fscore > MIN_FSCORE, accuracy
     assert accuracy.normal_consistency > 0.95
 
     metrics = json.loads((out / "metrics.json").read_text())

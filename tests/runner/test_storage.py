@@ -15,7 +15,7 @@ import pytest
 from minio import Minio
 from recon_api.runner_params import RunnerParams
 from recon_runner.control import StopToken
-from recon_runner.errors import InvalidInputError, StopRequested, TransientError
+from recon_runner.errors import InvalidInputError, RunnerError, StopRequested, TransientError
 from recon_runner.storage import (
     RetryPolicy,
     Storage,
@@ -198,26 +198,46 @@ def test_stop_during_upload_leaves_nothing_in_the_output_prefix(
     assert keys(minio, bucket) == set()
 
 
+class CopyWatchingStorage(Storage):
+    """The real Storage, noting after each server-side copy which final keys MinIO holds,
+    so the test can show the failure came after a copy really landed."""
+
+    def __init__(self, stack: Any, minio: Minio, bucket: str, prefix: str) -> None:
+        p = params(stack.minio_endpoint, bucket)
+        super().__init__(make_client(p, stack.minio_access_key, stack.minio_secret_key, FAST), FAST)
+        self._minio, self._bucket, self._prefix = minio, bucket, prefix
+        self.after_copies: list[set[str]] = []
+
+    def copy(self, bucket: str, key: str, source_key: str) -> None:
+        super().copy(bucket, key, source_key)
+        final = keys(self._minio, self._bucket, self._prefix) - keys(
+            self._minio, self._bucket, self._prefix + ".partial-"
+        )
+        self.after_copies.append(final)
+
+
 def test_failure_while_moving_into_place_rolls_back_what_was_moved(
     stack: Any, minio: Minio, bucket: str, tmp_path: Path
 ) -> None:
     stage = "rollback-test"
+    # Copies run in the order mesh.glb, preview.png, metrics.json: losing preview.png's
+    # staged object makes the second copy fail once mesh.glb is already in its final key.
+    lost = f"out/.partial-{stage}/preview.png"
 
     def progress(fraction: float, message: str) -> None:
         if message == "moving outputs into place":
-            # Lose one staged file so the second copy fails after the first succeeded.
-            minio.remove_object(bucket, f"out/.partial-{stage}/mesh.glb")
+            minio.remove_object(bucket, lost)
 
-    with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
+    watching = CopyWatchingStorage(stack, minio, bucket, "out/")
+    with pytest.raises(RunnerError) as info:
         upload_outputs(
-            storage(stack, bucket),
-            bucket,
-            "out/",
-            outputs(tmp_path),
-            progress,
-            StopToken(),
-            staging_name=stage,
+            watching, bucket, "out/", outputs(tmp_path), progress, StopToken(), staging_name=stage
         )
+    assert watching.after_copies == [{"out/mesh.glb"}], "the first copy must have landed"
+    assert type(info.value) is RunnerError
+    assert f"moving s3://{bucket}/{lost} into place" in str(info.value)
+    assert "NoSuchKey" in str(info.value)
+    # The moved mesh.glb is deleted again along with every temporary.
     assert keys(minio, bucket) == set()
 
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from recon_api.models import ReconJob
 from recon_operator.jobspec import build_role, build_role_binding, build_service_account
+from recon_stack.kubeconfig import token_kubeconfig, write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,19 +40,6 @@ def runner_kubeconfig(stack: Any, job: ReconJob, path: Path) -> Path:
     for obj in (build_service_account(job), build_role(job), build_role_binding(job)):
         stack.kubectl("apply", "-f", "-", input=json.dumps(obj))
     sa = build_service_account(job)["metadata"]["name"]
-    token = stack.kubectl("create", "token", sa, "-n", job.metadata["namespace"]).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "stack",
-                "cluster": {"server": stack.server, "certificate-authority": str(stack.ca_cert)},
-            }
-        ],
-        "users": [{"name": "runner", "user": {"token": token}}],
-        "contexts": [{"name": "runner", "context": {"cluster": "stack", "user": "runner"}}],
-        "current-context": "runner",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+    namespace = job.metadata["namespace"]
+    token = stack.kubectl("create", "token", sa, "-n", namespace).stdout.strip()
+    return write(path, token_kubeconfig(stack.server, Path(stack.ca_cert), token, namespace))

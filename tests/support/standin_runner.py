@@ -8,6 +8,10 @@ Behaviour is chosen by words in the input prefix, so each test picks it per Reco
   hang       report once, then go silent (no heartbeat) until signalled
   sleep<N>   spread the stages over N seconds (default: about 2 s)
   partial    write a partial output object first (for cleanup on cancel)
+  gate       after the download report, wait for $RECON_STANDIN_SIGNAL_DIR/<uid>.go to
+             exist before the stages: the test, not the clock, says when the job may end
+  slowstop   on SIGTERM, take SLOW_STOP_SECONDS to exit (a runner cleaning up), so the
+             pod is still terminating for a known while after the signal
 On SIGTERM it records the signal in $RECON_STANDIN_SIGNAL_DIR/<uid>.sigterm (default
 /tmp/recon-standin) and exits 143, as the runner does.
 """
@@ -30,7 +34,19 @@ from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
 from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
 SIGNAL_DIR = Path(os.environ.get("RECON_STANDIN_SIGNAL_DIR", "/tmp/recon-standin"))
+SLOW_STOP_SECONDS = 8.0
 stopped = threading.Event()
+
+
+def gate_file(job_uid: str) -> Path:
+    """The file a test creates to let a `gate` stand-in go on."""
+    return SIGNAL_DIR / f"{job_uid}.go"
+
+
+def terminated(words: str) -> int:
+    if "slowstop" in words:
+        time.sleep(SLOW_STOP_SECONDS)
+    return 143
 
 
 def on_sigterm(params: RunnerParams) -> None:
@@ -71,6 +87,11 @@ def main() -> int:
         reporter.fail("storage unreachable (stand-in)")
         return 75
     reporter(Stage.DOWNLOAD, 0.5, "downloading")
+    if "gate" in words:
+        while not gate_file(params.job_uid).exists():
+            if stopped.wait(0.1):
+                reporter.close()
+                return terminated(words)
     if "exit3" in words:
         time.sleep(0.5)
         reporter.fail("images/view_000.png: not a PNG (stand-in)")
@@ -79,7 +100,7 @@ def main() -> int:
         time.sleep(2.5)  # let the one report go out, then fall silent
         reporter.close()
         stopped.wait()
-        return 143
+        return terminated(words)
     match = re.search(r"sleep(\d+)", words)
     seconds = float(match.group(1)) if match else 2.0
     stages = list(Stage)
@@ -87,7 +108,7 @@ def main() -> int:
         for step in range(4):
             if stopped.wait(seconds / len(stages) / 4):
                 reporter.close()
-                return 143
+                return terminated(words)
             reporter(stage, (step + 1) / 4, f"{stage.value} {step + 1}/4 (stand-in)")
     mesh = put(client, params, "mesh.glb", b"glTF stand-in")
     metrics = put(client, params, "metrics.json", b'{"vertices": 8, "faces": 12}')
