@@ -6,7 +6,8 @@ Admission itself runs on every wake-up, so a job starts as soon as it is queued,
 queue order: jobs are started one after the other, and when one cannot be started for the
 moment the jobs behind it wait for the retry rather than overtake it. Position writes never
 hold it up: they run in their own task, so a freed slot is refilled at once however many
-positions are being written.
+positions are being written, and in a thread pool of their own (`Runtime.background`), so
+that they never queue ahead of an admission's requests either.
 
 Position writes are coalesced: at most one position pass every `position_interval`
 seconds, patching only the jobs whose shown position is out of its bounds
@@ -177,7 +178,9 @@ class Admission:
         await children.replay_early(self.rt, uid)
         return Launch.STARTED
 
-    async def _write(self, uid: str, decide: Callable[[Known], Transition]) -> Known | None:
+    async def _write(
+        self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
+    ) -> Known | None:
         """Decide from the latest known status and apply, one write per job at a time (the
         admission and the position writer both write queued jobs)."""
         lock = self._locks.setdefault(uid, asyncio.Lock())
@@ -186,7 +189,8 @@ class Admission:
                 known = self.rt.registry.get(uid)
                 if known is None:
                     return None
-                return await self.rt.apply(known.body, decide(known)) or self.rt.registry.get(uid)
+                applied = await self.rt.apply(known.body, decide(known), background=background)
+                return applied or self.rt.registry.get(uid)
         finally:
             if not lock.locked() and self._locks.get(uid) is lock:
                 del self._locks[uid]
@@ -243,7 +247,7 @@ class Admission:
 
         async def write(w: queue.PositionWrite) -> None:
             async with limit:
-                await self._write(w.uid, decide(w.position))
+                await self._write(w.uid, decide(w.position), background=True)
 
         for wave in waves:
             results = await asyncio.gather(*(write(w) for w in wave), return_exceptions=True)
