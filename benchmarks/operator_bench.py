@@ -296,3 +296,76 @@ def between(events: Sequence[AuditEvent], start: float, end: float) -> list[Audi
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {load_average()}] {message}", file=sys.stderr)
+
+
+class JobClock:
+    """When each runner Job was first seen, and when it was first seen finished, from a
+    watch of the namespace's Jobs (one clock, the script's monotonic one, for both)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.batch = client.BatchV1Api(api)
+        self.namespace = namespace
+        self.created: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self.uids: dict[str, str] = {}
+        # Jobs of one name created more than once (a job admitted twice)
+        self.added_twice: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        version = ""
+        while not self._stop.is_set():
+            w = watch.Watch()
+            try:
+                for event in w.stream(
+                    self.batch.list_namespaced_job,
+                    self.namespace,
+                    resource_version=version,
+                    timeout_seconds=30,
+                    allow_watch_bookmarks=True,
+                ):
+                    obj = event["object"]
+                    raw = event.get("raw_object") or {}
+                    if event["type"] == "ERROR":
+                        raise RuntimeError(f"watch error: {raw}")
+                    version = (raw.get("metadata") or {}).get("resourceVersion") or version
+                    if event["type"] != "BOOKMARK":
+                        self._see(event["type"], obj)
+                    if self._stop.is_set():
+                        break
+            except Exception as e:  # a watch that expired: list again from now
+                log(f"job watch restarted: {type(e).__name__}: {e}"[:300])
+                version = ""
+                self._stop.wait(0.5)
+
+    def _see(self, kind: str, job: Any) -> None:
+        now = time.monotonic()
+        name = job.metadata.name
+        uid = job.metadata.uid
+        if kind == "ADDED":
+            if self.uids.setdefault(name, uid) != uid:
+                self.added_twice.append(name)
+            self.created.setdefault(name, now)
+        for cond in (job.status.conditions if job.status else None) or ():
+            if cond.type in ("Complete", "Failed") and cond.status == "True":
+                self.finished.setdefault(name, now)
+
+    def __enter__(self) -> JobClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=40)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]

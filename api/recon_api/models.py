@@ -641,7 +641,11 @@ class ReconJobStatus(ApiModel):
     queue_position: int | None = Field(
         default=None,
         ge=1,
-        description="1-based place in the admission queue; only while Queued.",
+        description=(
+            "1-based place in the admission queue; only while Queued. Exact for places 1-10;"
+            " further back an upper bound at most 10% above the true place, refreshed when"
+            " it drifts further."
+        ),
     )
     progress: Progress | None = Field(default=None, description="The runner's progress.")
     conditions: list[Condition] | None = Field(

@@ -1,15 +1,22 @@
 """The admission loop: one cluster-wide pass that starts queued jobs when slots free up,
-keeps queue positions right, and sweeps for stalled runs and lapsed cancel requests.
+and sweeps for stalled runs and lapsed cancel requests; beside it, the position writer
+that keeps the queue positions users see within their bounds.
 
 Admission itself runs on every wake-up, so a job starts as soon as it is queued, and in
 queue order: jobs are started one after the other, and when one cannot be started for the
-moment the jobs behind it wait for the retry rather than overtake it.
+moment the jobs behind it wait for the retry rather than overtake it. Position writes never
+hold it up: they run in their own task, so a freed slot is refilled at once however many
+positions are being written, and in a thread pool of their own (`Runtime.background`), so
+that they never queue ahead of an admission's requests either.
 
 Position writes are coalesced: at most one position pass every `position_interval`
-seconds, patching only the jobs whose position changed (plus a few clears on long
-queues), so a long queue draining costs about one write per job per pass, never a rewrite
-of the whole queue per admission. The writes go in waves (`queue.position_writes`) so that
-no two queued jobs ever show the same position on the way.
+seconds, patching only the jobs whose shown position is out of its bounds
+(`queue.stale_positions`: exact near the front, within 10% further back), so a long queue
+draining costs each job a number of writes that grows with the logarithm of its place,
+never a rewrite of the whole queue per admission. The writes go in waves
+(`queue.position_writes`) so that no two queued jobs ever show the same exact position on
+the way. A job's status is written by one of the two at a time (`_write`): a position
+patch landing after the admission would carry a stale Admitted condition.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import enum
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -26,7 +34,7 @@ from recon_api.constants import Phase
 
 from recon_operator import cancel, children, jobspec, lifecycle, queue, stale
 from recon_operator.cluster import NotOwnedError, namespace_gone
-from recon_operator.lifecycle import StatusChange
+from recon_operator.lifecycle import StatusChange, Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
 
@@ -57,8 +65,11 @@ class Admission:
     def __init__(self, rt: Runtime, position_interval: float = POSITION_INTERVAL) -> None:
         self.rt = rt
         self.position_interval = position_interval
-        self._last_positions = float("-inf")
         self._failures = 0
+        self._last_sweep = float("-inf")
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Set when the queue may have moved: the position writer takes a pass.
+        self._positions_due = asyncio.Event()
         self.ready = False
 
     async def rebuild(self) -> None:
@@ -76,20 +87,30 @@ class Admission:
             except Exception:
                 log.exception("listing ReconJobs failed; retrying")
                 await asyncio.sleep(2)
-        timeout = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.rt.wakeup.wait(), timeout=timeout)
-            self.rt.wakeup.clear()
-            try:
-                timeout = await self.pass_once()
-            except Exception:
-                log.exception("admission pass failed; retrying")
-                timeout = 2.0
+        positions = asyncio.create_task(self.write_positions_forever())
+        try:
+            timeout = 0.0
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.rt.wakeup.wait(), timeout=timeout)
+                self.rt.wakeup.clear()
+                try:
+                    timeout = await self.pass_once()
+                except Exception:
+                    log.exception("admission pass failed; retrying")
+                    timeout = 2.0
+        finally:
+            positions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await positions
 
     async def pass_once(self) -> float:
         """One pass; returns how long the loop may sleep when nothing wakes it."""
-        await self.sweep()
+        if time.monotonic() - self._last_sweep >= SWEEP_INTERVAL:
+            # Stalls and lapsed cancel requests are judged in minutes: a sweep of every
+            # job on each of the many wake-ups of a long drain would be wasted work.
+            self._last_sweep = time.monotonic()
+            await self.sweep()
         entries = self.rt.registry.entries()
         plan = queue.plan(entries, self.rt.settings.max_running_jobs)
         sleep = SWEEP_INTERVAL
@@ -106,19 +127,7 @@ class Admission:
                 break
         else:
             self._failures = 0
-        if plan.admit:
-            # Admissions change the queue: positions are recomputed from the new state.
-            plan = queue.plan(self.rt.registry.entries(), self.rt.settings.max_running_jobs)
-        waves = queue.position_writes(
-            queue.recorded_positions(self.rt.registry.entries()), plan.positions, POSITION_WRITERS
-        )
-        if waves:
-            wait = self._last_positions + self.position_interval - time.monotonic()
-            if wait <= 0:
-                await self.write_positions(waves)
-                self._last_positions = time.monotonic()
-            else:
-                sleep = min(sleep, wait)
+        self._positions_due.set()
         self.rt.metrics.set_phases(self.rt.registry.count_by_phase())
         return sleep
 
@@ -161,9 +170,30 @@ class Admission:
             # the Job goes, and the admission is not written over the finished status.
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
             return Launch.SKIPPED
-        await self.rt.apply(latest.body, lifecycle.admitted(latest.job, name, utcnow()))
+        recorded = await self._write(uid, lambda k: lifecycle.admitted(k.job, name, utcnow()))
+        if recorded is None or recorded.job.status.phase != Phase.RUNNING:
+            # Cancelled or deleted while the admission was being written.
+            await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
+            return Launch.SKIPPED
         await children.replay_early(self.rt, uid)
         return Launch.STARTED
+
+    async def _write(
+        self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
+    ) -> Known | None:
+        """Decide from the latest known status and apply, one write per job at a time (the
+        admission and the position writer both write queued jobs)."""
+        lock = self._locks.setdefault(uid, asyncio.Lock())
+        try:
+            async with lock:
+                known = self.rt.registry.get(uid)
+                if known is None:
+                    return None
+                applied = await self.rt.apply(known.body, decide(known), background=background)
+                return applied or self.rt.registry.get(uid)
+        finally:
+            if not lock.locked() and self._locks.get(uid) is lock:
+                del self._locks[uid]
 
     async def _create(self, obj: dict[str, Any], uid: str) -> None:
         self.rt.metrics.api_writes.labels(kind="create").inc()
@@ -180,24 +210,51 @@ class Admission:
                     raise
             await asyncio.sleep(delay)
 
+    async def write_positions_forever(self) -> None:
+        """A position pass whenever the queue may have moved, at most one per interval."""
+        last = float("-inf")
+        while True:
+            await self._positions_due.wait()
+            await asyncio.sleep(max(0.0, last + self.position_interval - time.monotonic()))
+            self._positions_due.clear()
+            last = time.monotonic()
+            try:
+                await self.position_pass()
+            except Exception:
+                log.exception("queue position pass failed; retrying")
+                self._positions_due.set()
+
+    async def position_pass(self) -> None:
+        entries = self.rt.registry.entries()
+        truth = queue.plan(entries, self.rt.settings.max_running_jobs).positions
+        waves = queue.position_writes(queue.recorded_positions(entries), truth, POSITION_WRITERS)
+        if waves:
+            await self.write_positions(waves)
+
     async def write_positions(self, waves: list[list[queue.PositionWrite]]) -> None:
         """Wave after wave: a wave's writes side by side, the next only once every write
         of this one has landed. A failed write ends the pass (a later wave could move a
         job onto the position it still holds); the next pass starts from what landed."""
         limit = asyncio.Semaphore(POSITION_WRITERS)
 
+        def decide(position: int | None) -> Callable[[Known], Transition]:
+            def at(known: Known) -> Transition:
+                if self.rt.registry.cancelling(known.job.uid):
+                    return Transition()
+                return lifecycle.queue_position(known.job, position, utcnow())
+
+            return at
+
         async def write(w: queue.PositionWrite) -> None:
-            known = self.rt.registry.get(w.uid)
-            if known is None:
-                return
             async with limit:
-                await self.rt.apply(known.body, lifecycle.queue_position(known.job, w.position))
+                await self._write(w.uid, decide(w.position), background=True)
 
         for wave in waves:
             results = await asyncio.gather(*(write(w) for w in wave), return_exceptions=True)
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:
                 log.warning("writing queue positions failed: %s", failed[0])
+                self._positions_due.set()
                 return
             raised = [r for r in results if isinstance(r, BaseException)]
             if raised:
@@ -212,7 +269,8 @@ class Admission:
                 continue
             lapsed = cancel.expire(job, now)
             if lapsed:
-                await self.rt.apply(known.body, lapsed)
+                # Through `_write`: a queued job's position may be being written.
+                await self._write(job.uid, lambda k: cancel.expire(k.job, now))
                 continue
             silent = stale.silent_seconds(job, now)
             if silent is not None and silent > after:

@@ -22,6 +22,7 @@ from recon_api.models import Condition, ReconJob
 
 from recon_operator import conditions
 from recon_operator.conditions import ConditionStatus
+from recon_operator.queue import position_message
 from recon_operator.validation import format_problems
 
 # Events carry at most this much text; the full list of problems lives in the condition.
@@ -256,7 +257,7 @@ def inputs_valid(job: ReconJob, now: datetime) -> Transition:
         StatusChange(job, now)
         .set_phase(Phase.QUEUED)
         .condition(ConditionType.INPUTS_VALID, True, "Valid", "the capture passed every check")
-        .condition(ConditionType.ADMITTED, False, "Queued", "waiting for a free run slot")
+        .condition(ConditionType.ADMITTED, False, "Queued", position_message(None))
         .note("Queued", "inputs are valid; waiting for a free run slot")
         .result()
     )
@@ -268,12 +269,20 @@ def observe(job: ReconJob, now: datetime) -> Transition:
     return StatusChange(job, now).result(refresh_health=True)
 
 
-def queue_position(job: ReconJob, position: int | None) -> Transition:
-    """Only the position: no Event, since the queue moves often and Events cost writes.
-    None clears it for a moment, while the job between it and its new place moves."""
+def queue_position(job: ReconJob, position: int | None, now: datetime | None = None) -> Transition:
+    """The position, and (given ``now``) the Admitted=False message that says it in words;
+    no Event, since the queue moves often and Events cost writes. None clears it for a
+    moment, while the job between it and its new place moves."""
     if job.status.phase != Phase.QUEUED or job.status.queue_position == position:
         return Transition()
-    return Transition({"queuePosition": position})
+    if now is None:
+        return Transition({"queuePosition": position})
+    return (
+        StatusChange(job, now)
+        .set("queuePosition", position)
+        .condition(ConditionType.ADMITTED, False, "Queued", position_message(position))
+        .result()
+    )
 
 
 def admitted(job: ReconJob, job_name: str, now: datetime) -> Transition:

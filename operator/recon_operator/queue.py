@@ -2,6 +2,13 @@
 
 The API server is the only store: the snapshot is rebuilt from it after a restart, so
 nothing here remembers anything between calls.
+
+Positions are exact for the first `EXACT` places; further back a shown position is an
+upper bound within `SLACK_PERCENT` of the truth, rewritten (to the truth) only once it
+drifts past that. A job that enters at position N is then written about
+EXACT + log(N / EXACT) / log(1.1) times while it drains, however long the queue is,
+instead of once per admission ahead of it. Only exact positions are kept distinct between
+queued jobs: they are the ones that claim a place.
 """
 
 from __future__ import annotations
@@ -61,6 +68,42 @@ def recorded_positions(entries: Iterable[Entry]) -> dict[str, int | None]:
     return {e.uid: e.queue_position for e in entries if e.phase == Phase.QUEUED}
 
 
+# Positions shown exactly; beyond, the shown position may be up to SLACK_PERCENT above the
+# truth (integer arithmetic, so the bound is the same on every platform).
+EXACT = 10
+SLACK_PERCENT = 10
+
+
+def upper_bound(truth: int) -> int:
+    """The largest position that may be shown for a job whose true position is ``truth``."""
+    return truth if truth <= EXACT else truth + truth * SLACK_PERCENT // 100
+
+
+def within_bounds(shown: int | None, truth: int) -> bool:
+    """Whether ``shown`` may stay: exact near the front, never smaller than the truth, and
+    at most SLACK_PERCENT above it further back."""
+    return shown is not None and truth <= shown <= upper_bound(truth)
+
+
+def position_message(shown: int | None) -> str:
+    """The Admitted=False message of a queued job: its position in words."""
+    if shown is None:
+        return "waiting for a free run slot"
+    if shown <= EXACT:
+        return f"waiting for a free run slot: position {shown} in the queue"
+    return (
+        f"waiting for a free run slot: position {shown} in the queue or nearer the front "
+        f"(beyond position {EXACT} the position shown is at most {SLACK_PERCENT}% "
+        "behind the true one, and refreshed when it drifts further)"
+    )
+
+
+def stale_positions(current: Mapping[str, int | None], truth: Mapping[str, int]) -> dict[str, int]:
+    """The queued jobs whose shown position must be rewritten, and the value to write: the
+    truth, which leaves the most room before the next rewrite as the queue drains."""
+    return {uid: t for uid, t in truth.items() if not within_bounds(current.get(uid), t)}
+
+
 @dataclass(frozen=True)
 class PositionWrite:
     """One queuePosition patch; ``position`` None clears it for the moment (the job stays
@@ -76,6 +119,38 @@ MIN_DEPTH = 16
 
 
 def position_writes(
+    current: Mapping[str, int | None],
+    truth: Mapping[str, int],
+    parallel: int = 8,
+    min_depth: int = MIN_DEPTH,
+) -> list[list[PositionWrite]]:
+    """The writes of one position pass, in waves: every stale position (`stale_positions`)
+    rewritten, exact positions kept distinct on the way (`distinct_writes`).
+
+    ``current`` is the position every queued job shows, ``truth`` the plan's positions.
+    Moves within the exact positions go in waves; a job that leaves the exact positions
+    (pushed back, say) or is rewritten further back goes in the first wave: its new
+    position is no exact one, so it waits for nobody, and leaving frees its old one.
+    """
+    stale = stale_positions(current, truth)
+    exact_now = {u: p for u, p in current.items() if p is not None and p <= EXACT}
+    exact_target = {u: t for u, t in truth.items() if t <= EXACT}
+    waves = distinct_writes(exact_now, exact_target, parallel, min_depth)
+    far = {u: t for u, t in stale.items() if t > EXACT}
+    if not far:
+        return waves
+    if not waves:
+        waves = [[]]
+    # A job clearing an exact position that it leaves for a far one writes the far one.
+    first = [
+        PositionWrite(w.uid, far.pop(w.uid, None)) if w.position is None else w for w in waves[0]
+    ]
+    first += [PositionWrite(u, t) for u, t in far.items()]
+    first.sort(key=lambda w: (w.position or 0, w.uid))
+    return [first, *waves[1:]]
+
+
+def distinct_writes(
     current: Mapping[str, int | None],
     target: Mapping[str, int],
     parallel: int = 8,

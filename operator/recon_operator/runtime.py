@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,6 +25,9 @@ from recon_operator.registry import Known, Registry
 from recon_operator.settings import Settings
 
 T = TypeVar("T")
+
+# Threads of the lane that queue-position writes take (see `Runtime.background`).
+BACKGROUND_WORKERS = 8
 
 
 def utcnow() -> datetime:
@@ -44,6 +48,11 @@ class Runtime:
     # ReconJob uid then "job"/"pod" (see children.py).
     early: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     events: EventPoster = field(init=False)
+    # A thread pool of its own for writes that may come by the hundred (queue positions):
+    # in the shared one they would queue ahead of an admission or a Job's completion.
+    background: Executor = field(
+        default_factory=lambda: ThreadPoolExecutor(BACKGROUND_WORKERS, "recon-background")
+    )
 
     def __post_init__(self) -> None:
         self.events = EventPoster(self.cluster)
@@ -52,11 +61,16 @@ class Runtime:
         """Ask the admission loop for a pass (a slot may be free, the queue has moved)."""
         self.wakeup.set()
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
+    async def call(self, fn: Callable[..., T], *args: Any, lane: Executor | None = None) -> T:
+        if lane is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(lane, fn, *args)
 
-    async def apply(self, body: Mapping[str, Any], transition: Transition) -> Known | None:
-        """Write the status patch (if any) and emit the Events; None when the job is gone."""
+    async def apply(
+        self, body: Mapping[str, Any], transition: Transition, *, background: bool = False
+    ) -> Known | None:
+        """Write the status patch (if any) and emit the Events; None when the job is gone.
+        ``background``: through the `background` lane."""
         known = self.registry.get(str(body["metadata"]["uid"]))
         if transition.patch:
             meta = body["metadata"]
@@ -66,7 +80,11 @@ class Runtime:
                 # missing or older observedGeneration as "not reconciled yet".
                 patch["observedGeneration"] = meta["generation"]
             updated = await self.call(
-                self.cluster.patch_status, meta["namespace"], meta["name"], patch
+                self.cluster.patch_status,
+                meta["namespace"],
+                meta["name"],
+                patch,
+                lane=self.background if background else None,
             )
             self.metrics.api_writes.labels(kind="status").inc()
             if updated is None:

@@ -13,6 +13,7 @@ from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
     apply,
+    condition,
     events,
     get,
     jobs,
@@ -20,6 +21,7 @@ from tests.support.operator_process import (
     running_operator,
     status,
 )
+from tests.support.queue_observer import QueueWatch
 from tests.support.stack_handle import wait_for
 
 
@@ -46,49 +48,59 @@ def admitted_at(stack, ns, name):
 def test_priority_order_and_positions_with_two_slots(stack, operator):
     ns = operator.namespace
     client = stack.minio_client()
-    # The two holders outlast the six applies below even on a loaded machine, so every
-    # queued job is still queued when the positions are read.
-    captures.upload(client, BUCKET, "hold/sleep20/", captures.files(6))
+    # The holders run until they are deleted, so every queued job is sure to still be
+    # queued when the positions are read, however loaded the machine is.
+    captures.upload(client, BUCKET, "hold/hang/", captures.files(6))
     captures.upload(client, BUCKET, "q/sleep2/", captures.files(6))
-    apply(stack, ns, reconjob_manifest("hold-a", "hold/sleep20/"))
-    apply(stack, ns, reconjob_manifest("hold-b", "hold/sleep20/"))
-    wait_for(lambda: list(phases(stack, ns).values()) == ["Running", "Running"], 30)
+    # name: priority. Applied at once: creation order is the same second or name order,
+    # and within one second ties go by name, so the name order is the FIFO order.
+    wanted = {"p0-a": 0, "p5-a": 5, "p0-b": 0, "p9": 9, "neg": -1, "p5-b": 5}
+    expected = ["p9", "p5-a", "p5-b", "p0-a", "p0-b", "neg"]
+    with QueueWatch(stack.kubeconfig, ns) as watch:
+        apply(stack, ns, reconjob_manifest("hold-a", "hold/hang/"))
+        apply(stack, ns, reconjob_manifest("hold-b", "hold/hang/"))
+        watch.wait(
+            lambda jobs: [j.phase for j in jobs.values()] == ["Running", "Running"],
+            60,
+            "both holders Running",
+        )
+        apply(
+            stack,
+            ns,
+            *(reconjob_manifest(n, "q/sleep2/", priority=p) for n, p in wanted.items()),
+        )
 
-    # name: priority; applied one by one so creation order is the name order within a priority
-    wanted = {"p0-first": 0, "p5": 5, "p0-second": 0, "p9": 9, "neg": -1, "p5-later": 5}
-    for name, priority in wanted.items():
-        apply(stack, ns, reconjob_manifest(name, "q/sleep2/", priority=priority))
-        time.sleep(1.1)  # distinct creation timestamps
-    expected = ["p9", "p5", "p5-later", "p0-first", "p0-second", "neg"]
+        def positioned(jobs):
+            return len(jobs) == 8 and all(
+                jobs[n].phase == "Queued" and jobs[n].position for n in expected
+            )
 
-    def queue_positions() -> dict[str, int] | None:
-        """One reading of every job's position, or None while any is missing."""
-        snapshot = {n: status(stack, ns, n).get("queuePosition") for n in expected}
-        return snapshot if all(snapshot.values()) else None
+        # One state of the API server: every position and both holders, as of one moment.
+        state = watch.wait(positioned, 60, "every queued job has a position")
+        assert {n: state[n].position for n in expected} == {
+            n: i for i, n in enumerate(expected, start=1)
+        }
+        assert {n for n, j in state.items() if j.phase == "Running"} == {"hold-a", "hold-b"}
+        message = condition(stack, ns, "p5-a", "Admitted")["message"]
+        assert "position 2 in the queue" in message, message
 
-    positions = wait_for(queue_positions, 30, what="every queued job has a position")
-    assert positions == {n: i for i, n in enumerate(expected, start=1)}
-    running = [n for n, p in phases(stack, ns).items() if p == "Running"]
-    assert sorted(running) == ["hold-a", "hold-b"]
-
-    # as the queue drains, never more than two run, positions move up, order is kept
-    seen_positions: dict[str, list[int]] = {n: [] for n in expected}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        current = phases(stack, ns)
-        assert sum(1 for p in current.values() if p == "Running") <= 2, current
-        for n in expected:
-            pos = status(stack, ns, n).get("queuePosition")
-            if pos is not None:
-                seen_positions[n].append(pos)
-        if all(p == "Succeeded" for p in current.values()):
-            break
-        time.sleep(0.5)
-    assert all(p == "Succeeded" for p in phases(stack, ns).values()), phases(stack, ns)
+        # the holders go; as the queue drains, never more than two run, positions only
+        # move up, and no two queued jobs ever show one position (while the queue filled,
+        # a job validated later could go ahead of one already numbered)
+        watch.restart_positions()
+        stack.kubectl("delete", "reconjob", "hold-a", "hold-b", "-n", ns, "--wait=false")
+        watch.wait(
+            lambda jobs: len(jobs) == 6 and all(j.phase == "Succeeded" for j in jobs.values()),
+            180,
+            "every queued job Succeeded",
+        )
+    assert watch.max_running <= 2, watch.max_running
+    assert watch.duplicate_positions == []
+    for n in expected:
+        seen = watch.positions[n]
+        assert seen == sorted(seen, reverse=True), (n, seen)
     order = sorted(expected, key=lambda n: admitted_at(stack, ns, n))
     assert order == expected
-    for n, seen in seen_positions.items():
-        assert seen == sorted(seen, reverse=True), (n, seen)
 
 
 def test_operator_killed_mid_job_comes_back_without_a_second_job(stack, operator):

@@ -55,9 +55,13 @@ class LoadResult:
     admitted_events: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     without_mesh: list[str] = field(default_factory=list)
+    # LISTs that failed while watching: the checks saw nothing in those moments
+    snapshot_errors: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
 
     def twice_admitted(self) -> list[str]:
-        return sorted(n for n, c in self.admitted_events.items() if c != 1)
+        """Jobs not admitted exactly once: twice, or never (no Admitted Event at all)."""
+        return sorted(n for n in self.names if self.admitted_events.get(n, 0) != 1)
 
 
 def run_load(
@@ -114,6 +118,8 @@ def run_load(
         rss_first=rss.first,
         rss_peak=rss.peak,
         load_averages=loads,
+        snapshot_errors=list(observer.errors),
+        names=[f"load-{i:04d}" for i in range(count)],
     )
     read_back(stack, namespace, result)
     return result

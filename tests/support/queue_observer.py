@@ -2,7 +2,8 @@
 namespace (one LIST each, so one etcd revision), checked as they come in.
 
 What is checked, from the snapshots alone:
-  - no two Queued jobs show the same queuePosition;
+  - no two Queued jobs show the same exact queuePosition (1 to `queue.EXACT`; further back
+    a position is an upper bound, which two jobs may share);
   - never more jobs Running than run slots;
   - admission order: a job admitted between two snapshots must not have jumped a job that
     was Queued before and still is after, and comes first by priority, then creation
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+from recon_operator.queue import EXACT
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 PHASE_RANK = {
@@ -80,6 +82,7 @@ class Findings:
     snapshots: int = 0
     max_running: int = 0
     max_queued: int = 0
+    queued_seen: int = 0  # queued jobs, summed over the snapshots
     positions_seen: int = 0
     admissions_checked: int = 0
     duplicate_positions: list[str] = field(default_factory=list)
@@ -113,6 +116,7 @@ class QueueChecker:
         running = sum(1 for j in snap.jobs.values() if j.phase == "Running")
         f.max_running = max(f.max_running, running)
         f.max_queued = max(f.max_queued, len(queued))
+        f.queued_seen += len(queued)
         if running > self.max_running:
             f.over_capacity.append(f"{running} Running at t={snap.at:.1f}")
         holders: dict[int, str] = {}
@@ -120,6 +124,8 @@ class QueueChecker:
             if job.position is None:
                 continue
             f.positions_seen += 1
+            if job.position > EXACT:
+                continue
             other = holders.setdefault(job.position, job.name)
             if other != job.name:
                 f.duplicate_positions.append(
@@ -192,7 +198,8 @@ class QueueObserver:
         self.interval = interval
         self.checker = QueueChecker(max_running)
         self.latest: Snapshot | None = None
-        self.errors = 0
+        # Failed snapshots, kept: a run whose snapshots failed checked nothing in between.
+        self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -200,8 +207,8 @@ class QueueObserver:
         while not self._stop.is_set():
             try:
                 snap = snapshot(self.api, self.namespace)
-            except Exception:
-                self.errors += 1
+            except Exception as e:
+                self.errors.append(f"{type(e).__name__}: {e}"[:300])
             else:
                 self.checker.add(snap)
                 self.latest = snap
@@ -232,3 +239,104 @@ class QueueObserver:
             and len(snap.jobs) == expected
             and all(j.phase in TERMINAL for j in snap.jobs.values())
         )
+
+
+class QueueWatch:
+    """Every change of every ReconJob in a namespace, in the API server's order, from one
+    watch: each state in between is one the API server really held, so checks on it see
+    every moment, not samples. Wait on it for a state (`wait`) instead of polling."""
+
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.api = api_client(kubeconfig)
+        self.namespace = namespace
+        self.jobs: dict[str, Job] = {}
+        self.states = 0
+        self.max_running = 0
+        # every position each job showed, in order (repeats left out)
+        self.positions: dict[str, list[int]] = {}
+        self.duplicate_positions: list[str] = []
+        self.errors: list[str] = []
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from kubernetes import watch
+
+        objects = client.CustomObjectsApi(self.api)
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    listed: Any = objects.list_namespaced_custom_object(
+                        "recon.dev", "v1alpha1", self.namespace, "reconjobs"
+                    )
+                    version = listed["metadata"]["resourceVersion"]
+                    for item in listed["items"]:
+                        self._see("ADDED", item)
+                for event in watch.Watch().stream(
+                    objects.list_namespaced_custom_object,
+                    "recon.dev",
+                    "v1alpha1",
+                    self.namespace,
+                    "reconjobs",
+                    resource_version=version,
+                    timeout_seconds=5,
+                ):
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    self._see(event["type"], event["object"])
+                    if self._stop.is_set():
+                        return
+            except Exception as e:
+                # An expired watch (410) starts over from a fresh listing; recorded, so a
+                # test can tell a gap from a quiet queue.
+                self.errors.append(f"{type(e).__name__}: {e}"[:300])
+                version = ""
+
+    def _see(self, kind: str, item: Mapping[str, Any]) -> None:
+        (job,) = parse([item], time.monotonic()).jobs.values()
+        with self._changed:
+            if kind == "DELETED":
+                self.jobs.pop(job.name, None)
+            else:
+                self.jobs[job.name] = job
+            self.states += 1
+            queued = [j for j in self.jobs.values() if j.phase == "Queued"]
+            running = sum(1 for j in self.jobs.values() if j.phase == "Running")
+            self.max_running = max(self.max_running, running)
+            if job.phase == "Queued" and job.position is not None:
+                seen = self.positions.setdefault(job.name, [])
+                if not seen or seen[-1] != job.position:
+                    seen.append(job.position)
+            exact = [j.position for j in queued if j.position is not None and j.position <= EXACT]
+            if len(exact) != len(set(exact)):
+                self.duplicate_positions.append(f"{sorted(exact)} after {job.name} changed")
+            self._changed.notify_all()
+
+    def restart_positions(self) -> None:
+        """From now on: each job's positions begin with the one it shows now."""
+        with self._changed:
+            self.positions = {
+                j.name: [j.position]
+                for j in self.jobs.values()
+                if j.phase == "Queued" and j.position is not None
+            }
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> dict[str, Job]:
+        """The first state (a copy) for which ``predicate(jobs)`` holds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.jobs):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+                self._changed.wait(left)
+            return dict(self.jobs)
+
+    def __enter__(self) -> QueueWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
