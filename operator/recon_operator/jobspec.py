@@ -110,6 +110,7 @@ def runner_params(recon: ReconJob, settings: Settings) -> RunnerParams:
         texture_size=spec.reconstruction.texture_size,
         seed=spec.reconstruction.seed,
         device="auto" if spec.resources.gpus > 0 else "cpu",
+        bounds=None if spec.reconstruction.bounds is None else spec.reconstruction.bounds.corners(),
     )
 
 

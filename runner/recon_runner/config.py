@@ -16,6 +16,8 @@ import torch
 from recon_api.constants import MeshFormat, Preset
 from recon_api.runner_params import RunnerParams
 
+from recon_runner.capture import Bounds
+
 DEVICES = ("auto", "cuda", "cpu")
 
 
@@ -56,6 +58,9 @@ class ReconConfig:
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
+    # spec.reconstruction.bounds / `--bounds`: the object's box in the capture's world
+    # frame, (min corner, max corner); None: everything the depth measures.
+    bounds: Bounds | None = None
 
     def overridden(
         self,
@@ -66,6 +71,7 @@ class ReconConfig:
         seed: int | None = None,
         device: str | None = None,
         formats: tuple[MeshFormat, ...] | None = None,
+        bounds: Bounds | None = None,
     ) -> ReconConfig:
         """Apply the explicit fields a user set; `None` keeps the preset's value."""
         changes: dict[str, object] = {
@@ -77,6 +83,7 @@ class ReconConfig:
                 ("seed", seed),
                 ("device", device),
                 ("formats", formats),
+                ("bounds", bounds),
             )
             if value is not None
         }
@@ -95,6 +102,10 @@ class ReconConfig:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if not self.formats:
             raise ValueError("at least one output format is needed")
+        if self.bounds is not None and not all(
+            lo < hi for lo, hi in zip(*self.bounds, strict=True)
+        ):
+            raise ValueError(f"bounds {self.bounds}: the minimum must be below the maximum")
 
 
 PRESETS: dict[Preset, ReconConfig] = {
@@ -152,6 +163,7 @@ def config_for(
     seed: int | None = None,
     device: str | None = None,
     formats: tuple[MeshFormat, ...] | None = None,
+    bounds: Bounds | None = None,
 ) -> ReconConfig:
     """The preset with the user's explicit fields on top."""
     return PRESETS[Preset(preset)].overridden(
@@ -161,6 +173,7 @@ def config_for(
         seed=seed,
         device=device,
         formats=formats,
+        bounds=bounds,
     )
 
 
@@ -174,6 +187,7 @@ def config_from_params(params: RunnerParams) -> ReconConfig:
         seed=params.seed,
         device=params.device,
         formats=params.formats,
+        bounds=params.bounds,
     )
 
 

@@ -34,6 +34,7 @@ def run_locally(
             seed=args.seed,
             device=args.device,
             formats=args.formats,
+            bounds=getattr(args, "bounds", None),
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

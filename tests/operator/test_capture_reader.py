@@ -20,7 +20,7 @@ from recon_operator.capture_reader import (
     open_client,
     read_capture,
 )
-from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.imageheader import HEADER_BYTES
 from recon_operator.validation import Limits, Problem
 
 from tests.support.stack_handle import StackHandle

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from recon_api.constants import MAX_IMAGE_PIXELS
-from recon_operator.pngheader import build_png_header
+from recon_operator.imageheader import build_png_header
 from recon_operator.validation import (
     MAX_PROBLEM_CHARS,
     Limits,
@@ -191,11 +191,11 @@ def test_dot_segments_are_normalised() -> None:
 
 def test_png_magic_and_corrupt_headers() -> None:
     cap = Capture()
-    cap.headers["images/view_001.png"] = b"\xff\xd8\xff\xe0" + b"\0" * 29  # a JPEG
+    cap.headers["images/view_001.png"] = b"GIF89a" + b"\0" * 27
     cap.headers["depth/view_004.png"] = build_png_header(W, H, 16, 0)[:20]
     only(
         cap,
-        "images/view_001.png: not a PNG file",
+        "images/view_001.png: not a PNG or JPEG file",
         "depth/view_004.png: truncated",
     )
 
@@ -207,9 +207,12 @@ def test_colour_must_be_8_bit_rgb_or_rgba() -> None:
     cap.headers["images/view_002.png"] = build_png_header(W, H, 8, 3)
     only(
         cap,
-        "images/view_000.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 16-bit RGBA",
-        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit grayscale",
-        "images/view_002.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit palette",
+        "images/view_000.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 16-bit RGBA",
+        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 8-bit grayscale",
+        "images/view_002.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 8-bit palette",
     )
 
 

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-from recon_operator.pngheader import (
+from recon_operator.imageheader import (
     HEADER_BYTES,
     MAX_SIDE,
     ColourType,
+    ImageHeaderError,
     PngHeader,
-    PngHeaderError,
     build_png_header,
     parse_png_header,
 )
@@ -46,31 +46,31 @@ def test_describes_itself_for_messages() -> None:
 def test_not_a_png() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buf, format="JPEG")
-    with pytest.raises(PngHeaderError, match="not a PNG"):
+    with pytest.raises(ImageHeaderError, match="not a PNG"):
         parse_png_header(buf.getvalue()[:HEADER_BYTES])
-    with pytest.raises(PngHeaderError, match="not a PNG"):
+    with pytest.raises(ImageHeaderError, match="not a PNG"):
         parse_png_header(b"")
-    with pytest.raises(PngHeaderError, match="not a PNG"):
+    with pytest.raises(ImageHeaderError, match="not a PNG"):
         parse_png_header(b"GIF89a")
 
 
 @pytest.mark.parametrize("cut", [3, 8, 20, 32])
 def test_truncated(cut: int) -> None:
-    with pytest.raises(PngHeaderError, match="truncated"):
+    with pytest.raises(ImageHeaderError, match="truncated"):
         parse_png_header(encoded("RGB", (8, 8))[:cut])
 
 
 def test_corrupt_ihdr_checksum() -> None:
     data = bytearray(build_png_header(64, 48, 8, 2))
     data[19] ^= 0x01  # flip a bit of the width
-    with pytest.raises(PngHeaderError, match="checksum"):
+    with pytest.raises(ImageHeaderError, match="checksum"):
         parse_png_header(bytes(data))
 
 
 def test_first_chunk_must_be_ihdr() -> None:
     data = bytearray(build_png_header(64, 48, 8, 2))
     data[12:16] = b"IDAT"
-    with pytest.raises(PngHeaderError, match="IHDR"):
+    with pytest.raises(ImageHeaderError, match="IHDR"):
         parse_png_header(bytes(data))
 
 
@@ -87,7 +87,7 @@ def test_first_chunk_must_be_ihdr() -> None:
     ],
 )
 def test_bad_ihdr_values(args: tuple[int, ...], match: str) -> None:
-    with pytest.raises(PngHeaderError, match=match):
+    with pytest.raises(ImageHeaderError, match=match):
         parse_png_header(build_png_header(*args))
 
 
@@ -111,7 +111,7 @@ def test_round_trip(width: int, height: int, depth_colour: tuple[int, int]) -> N
 def test_arbitrary_bytes_parse_or_raise_a_clear_error(data: bytes) -> None:
     try:
         header = parse_png_header(data)
-    except PngHeaderError as e:
+    except ImageHeaderError as e:
         assert str(e)
     else:
         assert 1 <= header.width <= MAX_SIDE and 1 <= header.height <= MAX_SIDE
