@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_bounds,
         metavar="MINX,MINY,MINZ,MAXX,MAXY,MAXZ",
         help="the object's box in the capture's world frame; where a frame has no mask, "
-        "the object is what the depth measures inside it (default: everything it measures)",
+        "the object is what the depth measures inside it (default: everything it measures); "
+        "write --bounds=-1,... when the first number is negative",
     )
     add_reconstruction_arguments(parser)
 
