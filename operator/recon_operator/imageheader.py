@@ -228,7 +228,7 @@ def parse_image_header(data: bytes) -> ImageHeader:
     """A PNG or a JPEG header, by signature."""
     if is_jpeg(data):
         return parse_jpeg_header(data)
-    if data and (data[:8] == PNG_SIGNATURE or PNG_SIGNATURE.startswith(data)):
+    if not data or data[:8] == PNG_SIGNATURE or PNG_SIGNATURE.startswith(data):
         return parse_png_header(data)
     raise ImageHeaderError("not a PNG or JPEG file (bad signature)")
 

@@ -197,7 +197,7 @@ def test_bad_capture_reports_every_problem(
         "progressive JPEG, found 32x24 8-bit grayscale",
         "transforms.json: frames[1].depth_file_path: depth/view_001.png not found under the "
         "dataset prefix",
-        "depth/view_002.png: not a PNG or JPEG file (bad signature)",
+        "depth/view_002.png: not a PNG file (empty)",
     ]
 
 
