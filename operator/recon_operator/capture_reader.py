@@ -34,6 +34,7 @@ from recon_operator.validation import (
     TRANSFORMS,
     Limits,
     Problem,
+    colour_files,
     files_to_read,
     load_transforms,
     validate_capture,
@@ -231,7 +232,8 @@ def read_capture(
         if obj is not None:
             found[path] = obj.size
             headers[path] = obj.data
-    jpegs = [path for path in headers if bytes_needed(headers[path]) is not None]
+    colour = colour_files(transforms, expected_views)
+    jpegs = [p for p in headers if p in colour and bytes_needed(headers[p]) is not None]
     if jpegs:
         with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
             grown = list(

@@ -38,6 +38,7 @@ from recon_operator.imageheader import (
     ImageHeaderError,
     JpegHeader,
     PngHeader,
+    is_jpeg,
     parse_image_header,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "Limits",
     "Problem",
     "Transforms",
+    "colour_files",
     "format_problems",
     "header_reads",
     "load_transforms",
@@ -160,6 +162,15 @@ def files_to_read(transforms: Transforms, expected_views: int) -> list[str]:
     return [] if layout is None else layout.paths()
 
 
+def colour_files(transforms: Transforms, expected_views: int) -> set[str]:
+    """The paths frames name as colour images: the only files worth reading past their
+    first bytes, since only colour may be a JPEG (whose size sits after its metadata)."""
+    layout = layout_of(transforms, expected_views)
+    if layout is None:
+        return set()
+    return {ref.path for ref in layout.files() if ref.kind == FileKind.COLOUR}
+
+
 def header_reads(
     transforms: Transforms, listing: Mapping[str, int], expected_views: int
 ) -> list[str]:
@@ -199,6 +210,9 @@ def _format_ok(kind: FileKind, header: PngHeader | JpegHeader) -> bool:
 
 
 def _check_header(ref: FileRef, data: bytes) -> list[Problem]:
+    if ref.kind != FileKind.COLOUR and is_jpeg(data):
+        # Not read past its first bytes (only colour may be a JPEG): no size to report.
+        return [Problem(ref.path, f"{_EXPECTED[ref.kind]}, found a JPEG")]
     try:
         header = parse_image_header(data)
     except ImageHeaderError as e:
