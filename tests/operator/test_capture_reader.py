@@ -151,7 +151,9 @@ def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
     for i, frame in enumerate(doc["frames"]):
         frame["file_path"] = f"images/view_{i:03d}.jpg"
         files.pop(f"images/view_{i:03d}.png")
-        files[f"images/view_{i:03d}.jpg"] = jpeg(icc_profile=b"\0" * 150_000, quality=100)
+        # Padding after the image stands in for a phone photo's megabytes of image data.
+        padded = jpeg(icc_profile=b"\0" * 150_000) + b"\0" * 500_000
+        files[f"images/view_{i:03d}.jpg"] = padded
         files[f"depth/view_{i:03d}.png"] = png("I;16", (W // 2, H // 2))
     files["images/view_002.jpg"] = jpeg((W, H * 2), progressive=True)
     files["depth/view_001.png"] = png("I;16")  # at the colour resolution
