@@ -267,6 +267,58 @@ class StorageSpec(ApiModel):
     )
 
 
+# A crop box's coordinates, in the capture's world frame (its units, usually metres): finite
+# and within a range no capture's world frame plausibly leaves.
+MAX_COORDINATE = 1e6
+BOUNDS_RULE = "bounds.min must be below bounds.max on every axis"
+
+
+def _json_number(value: object) -> object:
+    """What the API server takes for a number: a JSON number, never a string or boolean."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+Coordinate = Annotated[
+    float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE), BeforeValidator(_json_number)
+]
+
+
+class Bounds(ApiModel):
+    """An axis-aligned box around the object, in the capture's world frame (the frame of
+    transforms.json's camera poses)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.min[0] < self.max[0] && self.min[1] < self.max[1] && "
+                    "self.min[2] < self.max[2]",
+                    "message": BOUNDS_RULE,
+                }
+            ]
+        }
+    )
+
+    min: list[Coordinate] = Field(
+        min_length=3, max_length=3, description="The box's lowest corner, [x, y, z]."
+    )
+    max: list[Coordinate] = Field(
+        min_length=3, max_length=3, description="The box's highest corner, [x, y, z]."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if not all(lo < hi for lo, hi in zip(self.min, self.max, strict=True)):
+            raise ValueError(BOUNDS_RULE)
+        return self
+
+    def corners(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        lo, hi = self.min, self.max
+        return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
+
+
 class ReconstructionSpec(ApiModel):
     """Quality settings: a preset, and optional overrides of its individual values."""
 
@@ -301,6 +353,15 @@ class ReconstructionSpec(ApiModel):
             "Close the surface no camera observed with a smooth membrane spanned by the "
             "observed border, coloured from it and marked as fill (a separate GLB primitive), "
             "for a watertight mesh. By default unobserved surface is removed."
+        ),
+    )
+    bounds: Bounds | None = Field(
+        default=None,
+        description=(
+            "Crop box {min: [x, y, z], max: [x, y, z]} around the object, in the capture's "
+            "world frame. Where a frame has no mask (no alpha, no mask_path), the object is "
+            "what the depth measures inside this box; without a box, everything the depth "
+            "measures. Pixels without depth are never taken for background."
         ),
     )
 

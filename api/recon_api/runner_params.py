@@ -7,6 +7,7 @@ template (credentials separately, through secretKeyRef); the runner reads it bac
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,31 @@ from recon_api.constants import MeshFormat, Preset
 ENV_PREFIX = "RECON_"
 ACCESS_KEY_ENV = "RECON_STORAGE_ACCESS_KEY"
 SECRET_KEY_ENV = "RECON_STORAGE_SECRET_KEY"
+
+
+Corner = tuple[float, float, float]
+BOUNDS_ENV = "RECON_BOUNDS"
+
+
+def bounds_to_text(bounds: tuple[Corner, Corner]) -> str:
+    """`min_x,min_y,min_z,max_x,max_y,max_z`, each number as repr writes it (exact)."""
+    return ",".join(repr(float(v)) for corner in bounds for v in corner)
+
+
+def bounds_from_text(text: str, name: str = BOUNDS_ENV) -> tuple[Corner, Corner]:
+    """The inverse of bounds_to_text, for the environment and `recon run --bounds`."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 6 or not all(math.isfinite(v) for v in values):
+        raise RunnerParamsError(
+            f"{name}={text!r} must be six numbers: min_x,min_y,min_z,max_x,max_y,max_z"
+        )
+    lo, hi = (values[0], values[1], values[2]), (values[3], values[4], values[5])
+    if not all(a < b for a, b in zip(lo, hi, strict=True)):
+        raise RunnerParamsError(f"{name}={text!r}: the minimum must be below the maximum")
+    return lo, hi
 
 
 class RunnerParamsError(ValueError):
@@ -42,6 +68,8 @@ class RunnerParams:
     seed: int = 0
     device: str = "auto"  # auto | cuda | cpu
     close_holes: bool = False
+    # spec.reconstruction.bounds as (min, max) corners, in the capture's world frame.
+    bounds: tuple[Corner, Corner] | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def to_env(self) -> dict[str, str]:
@@ -69,6 +97,8 @@ class RunnerParams:
         ):
             if value is not None:
                 env[key] = str(value)
+        if self.bounds is not None:
+            env[BOUNDS_ENV] = bounds_to_text(self.bounds)
         env.update(self.extra)
         return env
 
@@ -126,4 +156,5 @@ class RunnerParams:
             seed=as_int("RECON_SEED", env.get("RECON_SEED", "0")),
             device=device,
             close_holes=close_holes == "true",
+            bounds=bounds_from_text(env[BOUNDS_ENV]) if env.get(BOUNDS_ENV) else None,
         )

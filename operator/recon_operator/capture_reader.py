@@ -1,11 +1,14 @@
 """Read what capture validation needs from S3/MinIO, and nothing more.
 
-One bounded read of transforms.json, then one ranged GET of the first 33 bytes of each PNG
-it references (the first `expectedViews` frames only). The ranged response's Content-Range
-carries the object's full size, so existence, size and header come from a single request
-per file; the prefix itself is never listed, because outputs of earlier runs accumulate
-under it (the default output prefix lies inside the input prefix) and a listing would grow
-with them. Images are never downloaded.
+One bounded read of transforms.json, then one ranged GET of the first 33 bytes of each image
+it references (the first `expectedViews` frames only): a PNG's header is all there. A JPEG
+keeps its size in the SOF segment after its metadata segments, so for a JPEG the reader
+reads on, a ranged GET at a time, until the SOF is in (`imageheader.bytes_needed`, at most
+`imageheader.MAX_JPEG_HEADER_BYTES`); a phone's JPEG takes one or two more. The ranged
+response's Content-Range carries the object's full size, so existence, size and header
+come from a single request per file; the prefix itself is never listed, because outputs of
+earlier runs accumulate under it (the default output prefix lies inside the input prefix)
+and a listing would grow with them. Images are never downloaded.
 
 Storage that cannot be asked (unreachable, refused credentials, missing bucket) raises
 `StorageUnavailable`: that is not bad input, and the operator retries it later. Its
@@ -26,12 +29,13 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.imageheader import HEADER_BYTES, bytes_needed
 from recon_operator.storage_errors import describe
 from recon_operator.validation import (
     TRANSFORMS,
     Limits,
     Problem,
+    colour_files,
     files_to_read,
     load_transforms,
     validate_capture,
@@ -145,10 +149,16 @@ def _storage_call(
         raise StorageUnavailable("StorageUnreachable", message) from None
 
 
-def _ranged_get(client: Minio, bucket: str, key: str, length: int) -> RemoteObject | None:
-    """The first `length` bytes and the full size of an object; None when it is absent."""
+# Read past what a JPEG's next marker needs, so the segment after it comes in the same GET.
+JPEG_READ_SLACK = 1024
+
+
+def _ranged_get(
+    client: Minio, bucket: str, key: str, length: int, offset: int = 0
+) -> RemoteObject | None:
+    """`length` bytes from `offset` and the full size of an object; None when it is absent."""
     try:
-        response = client.get_object(bucket, key, offset=0, length=length)
+        response = client.get_object(bucket, key, offset=offset, length=length)
     except S3Error as e:
         if e.code in _MISSING_OBJECT:
             return None
@@ -163,6 +173,17 @@ def _ranged_get(client: Minio, bucket: str, key: str, length: int) -> RemoteObje
         response.close()
         response.release_conn()
     return RemoteObject(size=size, data=data)
+
+
+def _read_on(read: Callable[[int, int], RemoteObject | None], data: bytes, size: int) -> bytes:
+    """A JPEG's first bytes, extended by ranged reads until its SOF segment is in, the
+    file ends, or the bound is reached (then the header parser names what is missing)."""
+    while (needed := bytes_needed(data)) is not None and len(data) < size:
+        obj = read(len(data), min(needed + JPEG_READ_SLACK, size) - len(data))
+        if obj is None or not obj.data:
+            break
+        data += obj.data
+    return data
 
 
 def read_capture(
@@ -205,6 +226,23 @@ def read_capture(
         if obj is not None:
             found[path] = obj.size
             headers[path] = obj.data
+    colour = colour_files(transforms, expected_views)
+    jpegs = [p for p in headers if p in colour and bytes_needed(headers[p]) is not None]
+    if jpegs:
+        with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
+            grown = list(
+                pool.map(
+                    lambda path: _read_on(
+                        lambda offset, length: call(
+                            lambda: _ranged_get(client, bucket, prefix + path, length, offset)
+                        ),
+                        headers[path],
+                        found[path],
+                    ),
+                    jpegs,
+                )
+            )
+        headers.update(zip(jpegs, grown, strict=True))
     return validate_capture(
         transforms, found, headers, expected_views=expected_views, limits=limits
     )

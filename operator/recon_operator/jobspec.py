@@ -111,6 +111,7 @@ def runner_params(recon: ReconJob, settings: Settings) -> RunnerParams:
         seed=spec.reconstruction.seed,
         close_holes=spec.reconstruction.close_holes,
         device="auto" if spec.resources.gpus > 0 else "cpu",
+        bounds=None if spec.reconstruction.bounds is None else spec.reconstruction.bounds.corners(),
     )
 
 

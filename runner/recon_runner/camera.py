@@ -70,6 +70,44 @@ class Camera:
         )
 
 
+def same_rays(a: Camera, b: Camera) -> bool:
+    """Whether two cameras share a pose, so that a pixel of one and the pixel of the other
+    on the same ray see the same surface point at the same z-depth (a colour camera and
+    the depth camera of one frame)."""
+    return bool(np.allclose(a.c2w, b.c2w, atol=1e-9))
+
+
+def pixel_lookup(
+    dst: Camera, src: Camera
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """For every pixel of `dst`, the (row, column) of the `src` pixel its centre's ray falls
+    in, and whether it falls inside `src` at all: nearest-neighbour resampling between two
+    cameras with the same pose and different intrinsics (depth at another resolution than
+    colour). Z-depth is the same along the shared ray, so depth resamples unchanged."""
+    if not same_rays(dst, src):
+        raise ValueError("pixel_lookup needs two cameras with the same pose")
+    centres = pixel_centres(dst)
+    x = (centres[..., 0] - dst.cx) / dst.fx
+    y = (centres[..., 1] - dst.cy) / dst.fy
+    cols = np.floor(x * src.fx + src.cx).astype(np.int64)
+    rows = np.floor(y * src.fy + src.cy).astype(np.int64)
+    inside = (cols >= 0) & (cols < src.width) & (rows >= 0) & (rows < src.height)
+    return np.clip(rows, 0, src.height - 1), np.clip(cols, 0, src.width - 1), inside
+
+
+def resample_nearest(
+    image: npt.NDArray[np.generic], src: Camera, dst: Camera, fill: float | bool = 0
+) -> npt.NDArray[np.generic]:
+    """`image` [H,W,...] as `src` saw it, as `dst` (same pose) would: nearest pixel on the
+    same ray, `fill` where the ray leaves `src`'s image."""
+    rows, cols, inside = pixel_lookup(dst, src)
+    out = image[rows, cols]
+    if not np.all(inside):
+        out = out.copy()
+        out[~inside] = fill
+    return out
+
+
 def look_at(
     eye: npt.ArrayLike,
     target: npt.ArrayLike,

@@ -1,35 +1,49 @@
 """Load a capture folder (DESIGN.md's input layout) and check what only decoding can show.
 
-The operator already checked headers before admitting the job; what remains are problems
-in the decoded content (an all-zero depth map, an empty mask, NaN in a matrix, depth far
-outside the scene). Each ends the run as bad input naming the file, because retrying a
-broken capture cannot help.
+transforms.json is read through the capture contract (`recon_api.capture_layout`), the one
+the operator validated the job with, so its rules are not restated here. What remains are
+problems in the decoded content (an all-zero depth map, an empty mask, a file whose pixels
+disagree with its header, depth far outside the scene). Each ends the run as bad input
+naming the file, because retrying a broken capture cannot help.
+
+Colour comes as PNG or JPEG (EXIF orientation is ignored: pixels are used as stored, the
+size the header gives); depth may have another resolution than colour, with its own
+intrinsics (`depth_camera`, the same pose). Which pixels are the object: a mask file
+(`mask_path`), else the colour's alpha, else what the depth measures inside `bounds`
+(everything it measures without bounds). Only a given mask says where the object is not;
+a mask derived from depth says nothing about pixels without depth, which are holes in the
+measurement, not background (`View.mask_given`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
+from recon_api.capture_layout import (
+    TRANSFORMS,
+    CaptureLayout,
+    Frame,
+    Intrinsics,
+    load_layout,
+)
 from recon_api.constants import MAX_IMAGE_PIXELS
 
-from recon_runner.camera import Camera, backproject_depth
+from recon_runner.camera import Camera, backproject_depth, resample_nearest
 from recon_runner.errors import InvalidInputError
 
-TRANSFORMS = "transforms.json"
-DEFAULT_DEPTH_UNIT = 0.001
-# Distortion keys an OPENCV camera may carry; only zero distortion is supported.
-DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
-INTRINSIC_KEYS = ("w", "h", "fl_x", "fl_y", "cx", "cy")
 # A view whose points sit this many scene radii from the scene centre measured in metres
 # the wrong way (wrong unit, a sentinel value, a swapped file).
 FAR_OUTSIDE_RADII = 4.0
+# Fusion and refinement weight of depth at each confidence level (ARKit's low, medium,
+# high): low-confidence depth (flying pixels at edges, glossy and dark surfaces) is dropped,
+# medium counts half.
+CONFIDENCE_WEIGHTS = (0.0, 0.5, 1.0)
+
+Bounds = tuple[tuple[float, float, float], tuple[float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -39,15 +53,50 @@ class View:
     image_file: str
     depth_file: str
     rgb: npt.NDArray[np.float32]  # [H, W, 3] in 0..1, sRGB as stored
-    mask: npt.NDArray[np.bool_]  # [H, W] object pixels
-    depth: npt.NDArray[np.float32]  # [H, W] z-depth in metres, 0 = no surface
-    camera: Camera
+    mask: npt.NDArray[np.bool_]  # [H, W] object pixels (colour resolution)
+    depth: npt.NDArray[np.float32]  # [Hd, Wd] z-depth in metres of the object, 0 = none
+    camera: Camera  # the colour camera
+    depth_camera: Camera | None = None  # the depth map's camera (same pose); None: `camera`
+    # [Hd, Wd] how much each depth reading counts (confidence), 0 where there is none;
+    # None: 1 wherever there is depth.
+    depth_weight: npt.NDArray[np.float32] | None = None
+    # Whether `mask` came from the capture (alpha or a mask file): then pixels outside it
+    # are known free space. A mask derived from depth is not evidence of background.
+    mask_given: bool = True
+
+    @property
+    def depth_cam(self) -> Camera:
+        return self.camera if self.depth_camera is None else self.depth_camera
+
+    @property
+    def weight(self) -> npt.NDArray[np.float32]:
+        if self.depth_weight is not None:
+            return self.depth_weight
+        return (self.depth > 0).astype(np.float32)
+
+    def depth_at_colour(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """(depth, weight) on the colour camera's pixel grid: nearest reading on the same
+        ray, so stages that compare with colour see depth where colour is."""
+        d, c = self.depth_cam, self.camera
+        if (d.fx, d.fy, d.cx, d.cy, d.width, d.height) == (
+            c.fx,
+            c.fy,
+            c.cx,
+            c.cy,
+            c.width,
+            c.height,
+        ):
+            return self.depth, self.weight
+        depth = resample_nearest(self.depth, self.depth_cam, self.camera)
+        weight = resample_nearest(self.weight, self.depth_cam, self.camera)
+        return depth.astype(np.float32), weight.astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Capture:
     views: tuple[View, ...]
     depth_unit: float
+    bounds: Bounds | None = None
 
     def points(self) -> npt.NDArray[np.float32]:
         """All back-projected object points in the world frame [N, 3]."""
@@ -55,140 +104,124 @@ class Capture:
 
 
 def back_project(view: View) -> npt.NDArray[np.float32]:
-    """World points of the view's masked pixels with depth, through pixel centres."""
-    points = backproject_depth(view.camera, view.depth.astype(np.float64))
-    return points[view.mask & (view.depth > 0)].astype(np.float32)
+    """World points of the view's object depth readings, through the depth pixel centres."""
+    points = backproject_depth(view.depth_cam, view.depth.astype(np.float64))
+    return points[view.depth > 0].astype(np.float32)
 
 
-def load_capture(root: Path, expected_views: int | None = None) -> Capture:
-    """Decode and check every frame; raises InvalidInputError naming the first bad file."""
-    meta = _read_transforms(root)
-    frames = meta.get("frames")
-    if not isinstance(frames, list) or not frames:
-        raise InvalidInputError(TRANSFORMS, "has no frames")
-    if expected_views is not None and len(frames) != expected_views:
-        raise InvalidInputError(
-            TRANSFORMS, f"has {len(frames)} frames but {expected_views} views were expected"
-        )
-    depth_unit = _positive_number(meta, "depth_unit_scale_factor", TRANSFORMS, DEFAULT_DEPTH_UNIT)
-    views = tuple(
-        _load_frame(root, meta, frame, index, depth_unit) for index, frame in enumerate(frames)
-    )
-    _check_depth_in_scene(views)
-    return Capture(views=views, depth_unit=depth_unit)
+def read_layout_bytes(data: bytes, expected_views: int | None = None) -> CaptureLayout:
+    """transforms.json's bytes through the capture contract; its first problem (and how
+    many more there are) as InvalidInputError naming the field."""
+    layout = load_layout(data, expected_views)
+    if layout.problems:
+        first, rest = layout.problems[0], len(layout.problems) - 1
+        more = f" (and {rest} more problem{'s' if rest != 1 else ''})" if rest else ""
+        raise InvalidInputError(first.where, first.message + more)
+    return layout
 
 
-def _read_transforms(root: Path) -> dict[str, Any]:
+def read_layout(root: Path, expected_views: int | None = None) -> CaptureLayout:
+    """The capture folder's transforms.json through the capture contract."""
     path = root / TRANSFORMS
     if not path.is_file():
         raise InvalidInputError(TRANSFORMS, "file not found")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidInputError(TRANSFORMS, f"is not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise InvalidInputError(TRANSFORMS, "must be a JSON object")
-    return meta
+    return read_layout_bytes(path.read_bytes(), expected_views)
 
 
-def _positive_number(
-    source: dict[str, Any], key: str, where: str, default: float | None = None
-) -> float:
-    value = source.get(key, default)
-    if value is None:
-        raise InvalidInputError(where, f"{key} is missing")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(where, f"{key} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(where, f"{key} must be a positive finite number, got {value!r}")
-    return float(value)
+def load_capture(
+    root: Path, expected_views: int | None = None, bounds: Bounds | None = None
+) -> Capture:
+    """Decode and check every frame; raises InvalidInputError naming the first bad file.
+
+    bounds: the object's box in the capture's world frame (spec.reconstruction.bounds);
+    it decides the object only where no mask does."""
+    layout = read_layout(root, expected_views)
+    box = None if bounds is None else (np.asarray(bounds[0]), np.asarray(bounds[1]))
+    views = tuple(_load_frame(root, frame, layout.depth_unit, box) for frame in layout.frames)
+    _check_depth_in_scene(views)
+    return Capture(views=views, depth_unit=layout.depth_unit, bounds=bounds)
+
+
+def _camera(intrinsics: Intrinsics | None, frame: Frame) -> Camera:
+    # The contract left no field None: read_layout raised otherwise.
+    assert intrinsics is not None and frame.transform_matrix is not None
+    return Camera(
+        intrinsics.fx,
+        intrinsics.fy,
+        intrinsics.cx,
+        intrinsics.cy,
+        intrinsics.width,
+        intrinsics.height,
+        np.array(frame.transform_matrix, dtype=np.float64),
+    )
 
 
 def _load_frame(
-    root: Path, meta: dict[str, Any], frame: Any, index: int, depth_unit: float
+    root: Path,
+    frame: Frame,
+    depth_unit: float,
+    box: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
 ) -> View:
-    where = f"{TRANSFORMS} frames[{index}]"
-    if not isinstance(frame, dict):
-        raise InvalidInputError(TRANSFORMS, f"frames[{index}] must be an object")
-    # Per-frame intrinsics override the top-level ones.
-    merged = {**meta, **frame}
-    _check_camera_model(merged, where)
-    width = int(_positive_number(merged, "w", where))
-    height = int(_positive_number(merged, "h", where))
-    fx, fy = _positive_number(merged, "fl_x", where), _positive_number(merged, "fl_y", where)
-    cx, cy = _positive_number(merged, "cx", where), _positive_number(merged, "cy", where)
-    c2w = _camera_to_world(frame.get("transform_matrix"), where)
-
-    image_file = _relative_path(frame.get("file_path"), "file_path", where)
-    depth_file = _relative_path(frame.get("depth_file_path"), "depth_file_path", where)
-    rgb, alpha = _read_colour(root, image_file, width, height)
-    depth = _read_depth(root, depth_file, width, height) * np.float32(depth_unit)
+    assert frame.file_path is not None and frame.depth_file_path is not None
+    camera, depth_camera = _camera(frame.colour, frame), _camera(frame.depth, frame)
+    image_file, depth_file = frame.file_path, frame.depth_file_path
+    rgb, alpha = _read_colour(root, image_file, camera)
+    depth = _read_depth(root, depth_file, depth_camera) * np.float32(depth_unit)
     if not np.any(depth > 0):
         raise InvalidInputError(depth_file, "depth map is all zeros (no surface seen)")
-    mask = alpha if alpha is not None else depth > 0
-    if not np.any(mask):
-        raise InvalidInputError(image_file, "object mask (alpha channel) is empty")
-    if not np.any(mask & (depth > 0)):
-        raise InvalidInputError(depth_file, "no valid depth inside the object mask")
-    depth = np.where(mask, depth, np.float32(0.0)).astype(np.float32)
+    weight = (depth > 0).astype(np.float32)
+    if frame.confidence_path is not None:
+        weight *= _read_confidence(root, frame.confidence_path, depth_camera)
+        depth = np.where(weight > 0, depth, np.float32(0.0)).astype(np.float32)
+        if not np.any(depth > 0):
+            raise InvalidInputError(frame.confidence_path, "every depth reading has low confidence")
+    if frame.mask_path is not None:
+        mask: npt.NDArray[np.bool_] | None = _read_mask(root, frame.mask_path, camera)
+        mask_file = frame.mask_path
+    else:
+        mask, mask_file = alpha, image_file
+    mask_given = mask is not None
+    if mask is not None:
+        if not np.any(mask):
+            what = "mask" if frame.mask_path is not None else "object mask (alpha channel)"
+            raise InvalidInputError(mask_file, f"{what} is empty")
+        on_depth = resample_nearest(mask, camera, depth_camera, fill=False).astype(bool)
+        if not np.any(on_depth & (depth > 0)):
+            raise InvalidInputError(depth_file, "no valid depth inside the object mask")
+        depth = np.where(on_depth, depth, np.float32(0.0)).astype(np.float32)
+    else:
+        if box is not None:
+            points = backproject_depth(depth_camera, depth.astype(np.float64))
+            inside = np.all((points >= box[0]) & (points <= box[1]), axis=-1)
+            depth = np.where(inside, depth, np.float32(0.0)).astype(np.float32)
+            if not np.any(depth > 0):
+                raise InvalidInputError(
+                    depth_file, "depth measures nothing inside spec.reconstruction.bounds"
+                )
+        mask = resample_nearest(depth > 0, depth_camera, camera, fill=False).astype(bool)
+    weight = np.where(depth > 0, weight, np.float32(0.0)).astype(np.float32)
     return View(
         image_file=image_file,
         depth_file=depth_file,
         rgb=rgb,
         mask=mask,
         depth=depth,
-        camera=Camera(fx, fy, cx, cy, width, height, c2w),
+        camera=camera,
+        depth_camera=depth_camera,
+        depth_weight=weight,
+        mask_given=mask_given,
     )
 
 
-def _check_camera_model(merged: dict[str, Any], where: str) -> None:
-    model = merged.get("camera_model", "PINHOLE")
-    if model not in ("PINHOLE", "OPENCV"):
-        raise InvalidInputError(where, f"camera_model {model!r} is not PINHOLE or OPENCV")
-    for key in DISTORTION_KEYS:
-        value = merged.get(key, 0.0)
-        if not isinstance(value, int | float) or value != 0:
-            raise InvalidInputError(
-                where, f"{key}={value!r}: only zero lens distortion is supported"
-            )
-
-
-def _camera_to_world(value: Any, where: str) -> npt.NDArray[np.float64]:
-    try:
-        matrix = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInputError(where, "transform_matrix is not a 4x4 matrix of numbers") from None
-    if matrix.shape != (4, 4):
-        raise InvalidInputError(where, f"transform_matrix has shape {matrix.shape}, not 4x4")
-    if not np.all(np.isfinite(matrix)):
-        raise InvalidInputError(where, "transform_matrix contains NaN or infinity")
-    rotation = matrix[:3, :3]
-    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-3) or np.linalg.det(rotation) < 0:
-        raise InvalidInputError(where, "transform_matrix rotation is not orthonormal")
-    if not np.allclose(matrix[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6):
-        raise InvalidInputError(where, "transform_matrix last row is not [0, 0, 0, 1]")
-    return matrix
-
-
-def _relative_path(value: Any, key: str, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(where, f"{key} is missing")
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or "://" in value:
-        raise InvalidInputError(
-            where, f"{key} {value!r} must be a relative path inside the capture"
-        )
-    return str(path)
-
-
-def _open_png(root: Path, name: str) -> Image.Image:
+def _open_image(root: Path, name: str, formats: tuple[str, ...] = ("PNG",)) -> Image.Image:
     path = root / name
     if not path.is_file():
         raise InvalidInputError(name, "file not found")
+    wanted = " or ".join(formats)
     try:
         image = Image.open(path)  # reads the header only
-        if image.format != "PNG":
-            raise InvalidInputError(name, f"is a {image.format} image, not PNG")
+        if image.format not in formats:
+            raise InvalidInputError(name, f"is a {image.format} image, not {wanted}")
         if image.width * image.height > MAX_IMAGE_PIXELS:
             raise InvalidInputError(
                 name,
@@ -199,36 +232,70 @@ def _open_png(root: Path, name: str) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise InvalidInputError(name, f"is too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise InvalidInputError(name, f"is not a readable PNG image ({e})") from None
+        raise InvalidInputError(name, f"is not a readable {wanted} image ({e})") from None
     return image
 
 
-def _check_size(image: Image.Image, name: str, width: int, height: int) -> None:
-    if image.size != (width, height):
+def _open_png(root: Path, name: str) -> Image.Image:
+    return _open_image(root, name)
+
+
+def _check_size(image: Image.Image, name: str, camera: Camera, keys: str = "w, h") -> None:
+    if image.size != (camera.width, camera.height):
         raise InvalidInputError(
-            name, f"is {image.size[0]}x{image.size[1]} but transforms.json says {width}x{height}"
+            name,
+            f"is {image.size[0]}x{image.size[1]} but transforms.json says "
+            f"{camera.width}x{camera.height} ({keys})",
         )
 
 
 def _read_colour(
-    root: Path, name: str, width: int, height: int
+    root: Path, name: str, camera: Camera
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_] | None]:
-    image = _open_png(root, name)
+    image = _open_image(root, name, ("PNG", "JPEG"))
     if image.mode not in ("RGB", "RGBA"):
         raise InvalidInputError(name, f"must be 8-bit RGB or RGBA, got PIL mode {image.mode}")
-    _check_size(image, name, width, height)
+    _check_size(image, name, camera)
     pixels = np.asarray(image)
     rgb = pixels[..., :3].astype(np.float32) / 255.0
     alpha = pixels[..., 3] >= 128 if image.mode == "RGBA" else None
     return rgb, alpha
 
 
-def _read_depth(root: Path, name: str, width: int, height: int) -> npt.NDArray[np.float32]:
+def _read_depth(root: Path, name: str, camera: Camera) -> npt.NDArray[np.float32]:
     image = _open_png(root, name)
     if image.mode not in ("I;16", "I;16B", "I;16L"):
         raise InvalidInputError(name, f"must be a 16-bit grayscale PNG, got PIL mode {image.mode}")
-    _check_size(image, name, width, height)
+    _check_size(image, name, camera, "depth_w, depth_h")
     return np.asarray(image).astype(np.float32)
+
+
+def _read_gray8(root: Path, name: str, camera: Camera, keys: str) -> npt.NDArray[np.uint8]:
+    image = _open_png(root, name)
+    if image.mode != "L":
+        raise InvalidInputError(name, f"must be an 8-bit grayscale PNG, got PIL mode {image.mode}")
+    _check_size(image, name, camera, keys)
+    return np.asarray(image)
+
+
+def _read_mask(root: Path, name: str, camera: Camera) -> npt.NDArray[np.bool_]:
+    """nerfstudio's mask: 8-bit, non-zero is the object."""
+    return _read_gray8(root, name, camera, "w, h") > 0
+
+
+def confidence_weight(levels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """Per-pixel weight of a confidence map written as ARKit levels (0, 1, 2) or spread over
+    8 bits (0, 127, 255, as Polycam writes them): a map whose largest value is 2 or less is
+    read as levels."""
+    if int(levels.max(initial=0)) <= 2:
+        level = levels.astype(np.int64)
+    else:
+        level = np.digitize(levels, (64, 192))
+    return np.asarray(CONFIDENCE_WEIGHTS, dtype=np.float32)[level]
+
+
+def _read_confidence(root: Path, name: str, depth_camera: Camera) -> npt.NDArray[np.float32]:
+    return confidence_weight(_read_gray8(root, name, depth_camera, "depth_w, depth_h"))
 
 
 def _check_depth_in_scene(views: tuple[View, ...]) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from recon_api.constants import ExitCode, MeshFormat, Preset
+from recon_api.runner_params import Corner, RunnerParamsError, bounds_from_text
 
 from recon_runner.config import DEVICES
 
@@ -26,6 +27,13 @@ def parse_formats(text: str) -> tuple[MeshFormat, ...]:
     if not formats:
         raise argparse.ArgumentTypeError("at least one format is needed")
     return tuple(dict.fromkeys(formats))
+
+
+def parse_bounds(text: str) -> tuple[Corner, Corner]:
+    try:
+        return bounds_from_text(text, "--bounds")
+    except RunnerParamsError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_reconstruction_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +67,14 @@ def add_reconstruction_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="capture folder")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
+    parser.add_argument(
+        "--bounds",
+        type=parse_bounds,
+        metavar="MINX,MINY,MINZ,MAXX,MAXY,MAXZ",
+        help="the object's box in the capture's world frame; where a frame has no mask, "
+        "the object is what the depth measures inside it (default: everything it measures); "
+        "write --bounds=-1,... when the first number is negative",
+    )
     add_reconstruction_arguments(parser)
 
 

@@ -16,6 +16,8 @@ import torch
 from recon_api.constants import MeshFormat, Preset
 from recon_api.runner_params import RunnerParams
 
+from recon_runner.capture import Bounds
+
 DEVICES = ("auto", "cuda", "cpu")
 
 
@@ -59,6 +61,9 @@ class ReconConfig:
     # Keep the unobserved surface, on a membrane spanned by the observed border, and mark it
     # as fill (spec.reconstruction.closeHoles); by default it is removed.
     close_holes: bool = False
+    # spec.reconstruction.bounds / `--bounds`: the object's box in the capture's world
+    # frame, (min corner, max corner); None: everything the depth measures.
+    bounds: Bounds | None = None
 
     def overridden(
         self,
@@ -70,6 +75,7 @@ class ReconConfig:
         device: str | None = None,
         formats: tuple[MeshFormat, ...] | None = None,
         close_holes: bool | None = None,
+        bounds: Bounds | None = None,
     ) -> ReconConfig:
         """Apply the explicit fields a user set; `None` keeps the preset's value."""
         changes: dict[str, object] = {
@@ -82,6 +88,7 @@ class ReconConfig:
                 ("device", device),
                 ("formats", formats),
                 ("close_holes", close_holes),
+                ("bounds", bounds),
             )
             if value is not None
         }
@@ -100,6 +107,10 @@ class ReconConfig:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if not self.formats:
             raise ValueError("at least one output format is needed")
+        if self.bounds is not None and not all(
+            lo < hi for lo, hi in zip(*self.bounds, strict=True)
+        ):
+            raise ValueError(f"bounds {self.bounds}: the minimum must be below the maximum")
 
 
 PRESETS: dict[Preset, ReconConfig] = {
@@ -158,6 +169,7 @@ def config_for(
     device: str | None = None,
     formats: tuple[MeshFormat, ...] | None = None,
     close_holes: bool | None = None,
+    bounds: Bounds | None = None,
 ) -> ReconConfig:
     """The preset with the user's explicit fields on top."""
     return PRESETS[Preset(preset)].overridden(
@@ -168,6 +180,7 @@ def config_for(
         device=device,
         formats=formats,
         close_holes=close_holes,
+        bounds=bounds,
     )
 
 
@@ -182,6 +195,7 @@ def config_from_params(params: RunnerParams) -> ReconConfig:
         device=params.device,
         formats=params.formats,
         close_holes=params.close_holes,
+        bounds=params.bounds,
     )
 
 

@@ -1,9 +1,15 @@
 """Fuse the depth maps into a truncated signed distance volume and extract a mesh.
 
 This gives the refinement a watertight starting surface within about a voxel of the truth.
-Masks carve free space as well as depth does, and voxels no view could see in front of a
-surface count as solid, so the few views of a capture still close the mesh (a visual hull
-where depth is silent) instead of leaving holes or a second inner wall.
+Depth is integrated at its own resolution through its own camera (a phone's depth map is a
+quarter of its colour image), each reading weighted by its confidence. A given mask carves
+free space as well as depth does; a mask derived from depth carves nothing, because a pixel
+without depth is a hole in the measurement, not background. Voxels no view saw in front of
+a surface count as solid when more views put them behind a surface (or inside a given
+mask) than see them through a hole in the depth, so the few views of a capture still close
+the mesh (a visual hull where depth is silent) instead of leaving holes or a second inner
+wall, and a voxel beside the object that one view's shadow hides stays empty; where holes
+are all that looked, no surface is drawn at all.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ def integrate(
     stop: StopToken | None = None,
 ) -> npt.NDArray[np.float32]:
     """The fused field on the grid: positive outside, negative inside, in units of the
-    truncation band (clamped to [-1, 1])."""
+    truncation band (clamped to [-1, 1]); NaN where only holes in the depth looked."""
     truncation = TRUNCATION_VOXELS * grid.voxel
     cameras = [_ViewTensors.of(view, device) for view in capture.views]
     total = grid.shape[0] * grid.shape[1] * grid.shape[2]
@@ -95,57 +101,88 @@ def integrate(
     return field.reshape(grid.shape).numpy()
 
 
+def _lookup(
+    camera: Camera, points: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(flat pixel index, visible, z-depth) of world points in one camera's image."""
+    pixels, z = project(camera, points)
+    col = torch.floor(pixels[:, 0]).to(torch.int64)
+    row = torch.floor(pixels[:, 1]).to(torch.int64)
+    visible = (z > 1e-6) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(-1)
+    return flat, visible, z
+
+
 def _fuse_chunk(points: torch.Tensor, views: list[_ViewTensors], truncation: float) -> torch.Tensor:
     n = points.shape[0]
     device = points.device
     total = torch.zeros(n, device=device)
     weight = torch.zeros(n, device=device)
-    in_frame = torch.zeros(n, device=device, dtype=torch.bool)
+    solid_votes = torch.zeros(n, device=device)
+    hole_votes = torch.zeros(n, device=device)
     for view in views:
-        pixels, z = project(view.camera, points)
-        col = torch.floor(pixels[:, 0]).to(torch.int64)
-        row = torch.floor(pixels[:, 1]).to(torch.int64)
         height, width = view.depth.shape
-        visible = (z > 1e-6) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).view(-1)
+        flat, visible, z = _lookup(view.depth_camera, points, height, width)
         depth = view.depth.view(-1)[flat]
-        masked = view.mask.view(-1)[flat]
-        # Outside the silhouette is free space, whatever the depth says.
-        free = visible & ~masked
+        confidence = view.weight.view(-1)[flat]
+        has_depth = visible & (depth > 0)
         sdf = torch.clamp((depth - z) / truncation, -1.0, 1.0)
-        measured = visible & masked & (depth > 0) & (depth - z > -truncation)
-        value = torch.where(free, torch.ones_like(sdf), sdf)
-        use = (free | measured).to(torch.float32)
+        measured = has_depth & (depth - z > -truncation)
+        behind = has_depth & ~measured
+        value, use = sdf, measured.to(torch.float32) * confidence
+        if view.mask is not None:
+            mask_h, mask_w = view.mask.shape
+            flat_c, visible_c, _ = _lookup(view.camera, points, mask_h, mask_w)
+            inside = view.mask.view(-1)[flat_c]
+            # Outside a given silhouette is free space, whatever the depth says.
+            free = visible_c & ~inside
+            value = torch.where(free, torch.ones_like(sdf), sdf)
+            use = torch.where(free, torch.ones_like(use), use)
+            solid_votes += ((behind | (visible_c & inside & ~has_depth)) & ~free).to(torch.float32)
+        else:
+            solid_votes += behind.to(torch.float32)
+            hole_votes += (visible & ~has_depth).to(torch.float32)
         total += value * use
         weight += use
-        in_frame |= visible
-    fused = total / weight.clamp(min=1.0)
-    # Seen only from behind a surface: solid; never in any view: empty.
-    unmeasured = torch.where(in_frame, -torch.ones_like(fused), torch.ones_like(fused))
+    fused = total / weight.clamp(min=1e-6)
+    # Unmeasured: solid where more views put it behind a surface (or inside a given
+    # silhouette) than look at it through a hole in the depth.
+    solid = (solid_votes > 0) & (solid_votes > hole_votes)
+    unmeasured = torch.where(solid, -torch.ones_like(fused), torch.ones_like(fused))
+    # Seen only through holes in the depth: unknown, and no surface is drawn against it
+    # (the band behind a surface would otherwise close off into a skirt at silhouettes).
+    unmeasured = torch.where(~solid & (hole_votes > 0), torch.nan, unmeasured)
     return torch.where(weight > 0, fused, unmeasured)
 
 
 @dataclass(frozen=True)
 class _ViewTensors:
-    camera: Camera
-    depth: torch.Tensor  # [H, W] metres, 0 = none
-    mask: torch.Tensor  # [H, W] bool
+    camera: Camera  # colour camera, the mask's
+    depth_camera: Camera
+    depth: torch.Tensor  # [Hd, Wd] metres, 0 = none
+    weight: torch.Tensor  # [Hd, Wd] confidence weight of each reading
+    mask: torch.Tensor | None  # [H, W] bool, only when the capture gave a mask
 
     @staticmethod
     def of(view: View, device: torch.device) -> _ViewTensors:
         return _ViewTensors(
             camera=view.camera,
+            depth_camera=view.depth_cam,
             depth=torch.from_numpy(view.depth).to(device),
-            mask=torch.from_numpy(view.mask).to(device),
+            weight=torch.from_numpy(view.weight).to(device),
+            mask=torch.from_numpy(view.mask).to(device) if view.mask_given else None,
         )
 
 
 def extract_surface(field: npt.NDArray[np.float32], grid: Grid) -> Mesh:
     """Marching cubes at the zero level, in world coordinates, faces wound outward."""
     padded = np.pad(field, 1, mode="constant", constant_values=1.0)
-    if padded.min() >= 0.0:
+    known = np.isfinite(padded)
+    if not np.any(padded[known] < 0.0):
         return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
-    verts, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(grid.voxel,) * 3)
+    mask = None if known.all() else known
+    padded = np.where(known, padded, 1.0).astype(np.float32)
+    verts, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(grid.voxel,) * 3, mask=mask)
     verts = verts - grid.voxel + grid.origin
     mesh = Mesh(verts.astype(np.float32), faces.astype(np.int32))
     if signed_volume(mesh) < 0:
@@ -202,7 +239,12 @@ def fuse(
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
 ) -> FusionResult:
-    grid = grid_around(capture.points(), resolution)
+    points = capture.points()
+    if capture.bounds is not None:
+        # The box is the user's statement of where the object is: no margin beyond it.
+        lo, hi = (np.asarray(b, dtype=np.float32) for b in capture.bounds)
+        points = np.clip(points, lo, hi)
+    grid = grid_around(points, resolution)
 
     def integrating(fraction: float, message: str) -> None:
         if on_fraction is not None:

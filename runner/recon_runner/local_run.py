@@ -35,6 +35,7 @@ def run_locally(
             device=args.device,
             formats=args.formats,
             close_holes=args.close_holes,
+            bounds=getattr(args, "bounds", None),
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

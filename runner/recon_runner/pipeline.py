@@ -62,7 +62,7 @@ def reconstruct(
         clock = now
 
     progress(Stage.FUSE, 0.0, "loading the capture")
-    capture = load_capture(capture_dir, expected_views)
+    capture = load_capture(capture_dir, expected_views, config.bounds)
     fused = fuse(
         capture,
         config.grid_resolution,

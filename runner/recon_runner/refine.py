@@ -4,6 +4,8 @@ Fusion leaves the surface within about a voxel of the truth, rippled at voxel sc
 the mesh is rendered from every capture camera and its vertices move to make the rendered
 depth match the depth maps, the silhouettes stay inside the masks and the per-vertex
 colours match the images, with Laplacian and normal regularisation keeping it smooth.
+Depth readings count by their confidence; the silhouette term only pulls where the capture
+gave a mask (targets.outside is zero elsewhere), so holes in the depth never carve.
 
 The vertices are optimised in the smooth parametrisation of Nicolet et al. ("Large Steps
 in Inverse Rendering of Geometry", 2021): Adam updates u = (I + lambda L) x, and positions
@@ -193,7 +195,12 @@ def refine(
 
         both = covered & surface
         depth_error = (rendered[..., 0] - views.depth)[both] / voxel
-        loss = weights.depth * F.huber_loss(depth_error, torch.zeros_like(depth_error), delta=1.0)
+        # Each reading counts by its confidence (1 where the capture gave none).
+        confidence = views.weight[both]
+        huber = F.huber_loss(
+            depth_error, torch.zeros_like(depth_error), delta=1.0, reduction="none"
+        )
+        loss = weights.depth * (huber * (confidence / confidence.mean().clamp(min=1e-6))).mean()
         seen = covered & views.mask
         if weights.colour > 0 and bool(seen.any()):
             loss = loss + weights.colour * (rendered[..., 1:][seen] - views.rgb[seen]).abs().mean()

@@ -10,7 +10,6 @@ bounded number of retries is a TransientError (exit 75): the Job's retry may fin
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import os
@@ -19,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import certifi
 import urllib3
@@ -29,6 +28,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from recon_api.runner_params import RunnerParams
 
+from recon_runner.capture import read_layout_bytes
 from recon_runner.control import StopToken
 from recon_runner.errors import InvalidInputError, RunnerError, TransientError
 
@@ -122,30 +122,13 @@ def make_client(
     )
 
 
-def referenced_files(transforms: Any) -> list[str]:
-    """The capture files transforms.json names, as normalised paths relative to the
-    capture root, in frame order. Paths that could reach outside the capture are refused;
-    the rest of the document is checked after download, by the capture loader."""
-    frames = transforms.get("frames") if isinstance(transforms, dict) else None
-    if not isinstance(frames, list) or not frames:
-        raise InvalidInputError(TRANSFORMS, "has no frames")
-    files: list[str] = []
-    for index, frame in enumerate(frames):
-        if not isinstance(frame, dict):
-            raise InvalidInputError(TRANSFORMS, f"frames[{index}] must be an object")
-        for field in ("file_path", "depth_file_path"):
-            value = frame.get(field)
-            if not isinstance(value, str) or not value:
-                raise InvalidInputError(TRANSFORMS, f"frames[{index}].{field} is missing")
-            path = PurePosixPath(value)
-            if path.is_absolute() or ".." in path.parts or "://" in value or "\\" in value:
-                raise InvalidInputError(
-                    TRANSFORMS,
-                    f"frames[{index}].{field} {value!r} must be a relative path in the capture",
-                )
-            if str(path) not in files:
-                files.append(str(path))
-    return files
+def referenced_files(transforms: bytes) -> list[str]:
+    """The capture files transforms.json names (colour, depth, masks, confidence), as
+    normalised paths relative to the capture root, in frame order, each once. Read through
+    the capture contract: a document it refuses (a path that could reach outside the
+    capture among its faults) is bad input before anything is downloaded."""
+    layout = read_layout_bytes(transforms)
+    return layout.paths()
 
 
 def _content_type(name: str) -> str:
@@ -317,13 +300,7 @@ def download_capture(
     Returns the relative paths downloaded."""
     prefix = as_prefix(prefix)
     raw = storage.get_bytes(bucket, prefix + TRANSFORMS)
-    try:
-        transforms = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidInputError(
-            s3_url(bucket, prefix + TRANSFORMS), f"is not valid JSON ({e})"
-        ) from None
-    files = referenced_files(transforms)
+    files = referenced_files(raw)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / TRANSFORMS).write_bytes(raw)
     for index, name in enumerate(files):

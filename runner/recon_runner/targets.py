@@ -3,6 +3,11 @@
 Refinement, texturing and the run's metrics all render the mesh from the capture's cameras
 and compare with the inputs; they share this one preparation so they agree on pixel
 alignment (same `Camera.resized` intrinsics) and on which pixels count.
+
+Everything is on the colour camera's grid: depth captured at another resolution is first
+brought onto it along the shared rays (`View.depth_at_colour`). Only a mask the capture gave
+pulls the silhouette in (`outside`); where the mask was derived from depth, `outside` is
+zero, so a hole in the depth never carves the surface.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class Targets:
     depth: torch.Tensor  # [B,H,W] metres, 0 = none
     points: torch.Tensor  # [B,H,W,3] world points of `depth` (meaningless where depth is 0)
     outside: torch.Tensor  # [B,H,W] pixels from the nearest mask pixel, 0 inside the mask
+    # (and everywhere in a view whose mask was derived from depth)
+    weight: torch.Tensor  # [B,H,W] confidence of each depth reading, 0 = none
 
     @property
     def resolution(self) -> tuple[int, int]:
@@ -47,6 +54,7 @@ class Targets:
             depth=self.depth[index],
             points=self.points[index],
             outside=self.outside[index],
+            weight=self.weight[index],
         )
 
     @property
@@ -70,11 +78,11 @@ def prepare_targets(
 ) -> Targets:
     """Every view at the working resolution, with clip matrices whose near and far planes
     enclose `bounds` (the scene box), so depth precision is spent on the object."""
-    cameras, clips, rgbs, masks, depths, points, outsides = [], [], [], [], [], [], []
+    cameras, clips, rgbs, masks, depths, points, outsides, weights = ([] for _ in range(8))
     for view in capture.views:
         height, width, factor = working_size(view, longest)
         camera = view.camera.resized(width, height)
-        rgb, mask, depth = _reduce(view, height, width, factor)
+        rgb, mask, depth, weight = _reduce(view, height, width, factor)
         near, far = scene_near_far(camera, *bounds, margin=0.1)
         cameras.append(camera)
         clips.append(clip_matrix(camera, near, far))
@@ -82,7 +90,11 @@ def prepare_targets(
         masks.append(mask)
         depths.append(depth)
         points.append(backproject_depth(camera, depth.astype(np.float64)).astype(np.float32))
-        outsides.append(distance_transform_edt(~mask).astype(np.float32))
+        if view.mask_given:
+            outsides.append(distance_transform_edt(~mask).astype(np.float32))
+        else:
+            outsides.append(np.zeros(mask.shape, dtype=np.float32))
+        weights.append(weight)
 
     def stack(arrays: Sequence[npt.NDArray[Any]]) -> torch.Tensor:
         return torch.from_numpy(np.stack(arrays)).to(device)
@@ -95,16 +107,23 @@ def prepare_targets(
         depth=stack(depths),
         points=stack(points),
         outside=stack(outsides),
+        weight=stack(weights),
     )
 
 
 def _reduce(
     view: View, height: int, width: int, factor: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.float32]]:
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.bool_], npt.NDArray[np.float32], npt.NDArray[np.float32]
+]:
     """Average factor x factor blocks: colour over the block, mask by majority, depth over
-    blocks whose pixels all have depth (a block straddling an edge has no single depth)."""
+    blocks whose pixels all have depth (a block straddling an edge has no single depth),
+    confidence the block's least."""
+    depth_full, weight_full = view.depth_at_colour()
     if factor == 1:
-        return view.rgb, view.mask, view.depth
+        depth = np.where(view.mask, depth_full, 0.0).astype(np.float32)
+        weight = np.where(depth > 0, weight_full, 0.0).astype(np.float32)
+        return view.rgb, view.mask, depth, weight
 
     def blocks(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
         a = a[: height * factor, : width * factor]
@@ -112,7 +131,8 @@ def _reduce(
 
     rgb = blocks(view.rgb).mean(axis=(1, 3)).astype(np.float32)
     mask = blocks(view.mask.astype(np.float32)).mean(axis=(1, 3)) >= 0.5
-    depth_blocks = blocks(view.depth)
+    depth_blocks = blocks(depth_full)
     full = np.all(depth_blocks > 0, axis=(1, 3))
     depth = np.where(full & mask, depth_blocks.mean(axis=(1, 3)), 0.0).astype(np.float32)
-    return rgb, mask, depth
+    weight = np.where(depth > 0, blocks(weight_full).min(axis=(1, 3)), 0.0).astype(np.float32)
+    return rgb, mask, depth, weight

@@ -20,7 +20,7 @@ from recon_operator.capture_reader import (
     open_client,
     read_capture,
 )
-from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.imageheader import HEADER_BYTES
 from recon_operator.validation import Limits, Problem
 
 from tests.support.stack_handle import StackHandle
@@ -133,6 +133,48 @@ def test_good_capture_is_read_with_header_sized_ranges_only(
     assert all(offset == 0 and length == HEADER_BYTES for _, offset, length in images)
 
 
+def jpeg(size: tuple[int, int] = (W, H), **save: Any) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, "gray").save(buf, format="JPEG", **save)
+    return buf.getvalue()
+
+
+def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
+    stack: StackHandle, access: StorageAccess, bucket: str
+) -> None:
+    """A phone's JPEG carries its metadata first (here a 150 kB colour profile in three
+    segments): the reader follows the segment lengths in ranged reads to the SOF segment
+    and never downloads the image data after it."""
+    files = good_capture()
+    doc = transforms()
+    doc.update(depth_w=W // 2, depth_h=H // 2)
+    for i, frame in enumerate(doc["frames"]):
+        frame["file_path"] = f"images/view_{i:03d}.jpg"
+        files.pop(f"images/view_{i:03d}.png")
+        # Padding after the image stands in for a phone photo's megabytes of image data.
+        padded = jpeg(icc_profile=b"\0" * 150_000) + b"\0" * 500_000
+        files[f"images/view_{i:03d}.jpg"] = padded
+        files[f"depth/view_{i:03d}.png"] = png("I;16", (W // 2, H // 2))
+    files["images/view_002.jpg"] = jpeg((W, H * 2), progressive=True)
+    files["depth/view_001.png"] = png("I;16")  # at the colour resolution
+    files["transforms.json"] = json.dumps(doc).encode()
+    upload(stack.minio_client(), bucket, "jpeg/", files)
+    client = RecordingMinio(
+        access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
+    )
+    problems = read_capture(client, bucket, "jpeg/", expected_views=VIEWS, limits=LIMITS)
+    assert [str(p) for p in problems] == [
+        "depth/view_001.png: is 32x24 but frame 1 says 16x12 (depth_w, depth_h)",
+        "images/view_002.jpg: is 32x48 but frame 2 says 32x24 (w, h)",
+    ]
+    first = files["images/view_000.jpg"]
+    reads = [(offset, length) for key, offset, length in client.gets if key.endswith("0.jpg")]
+    assert 2 <= len(reads) <= 6, reads
+    read = sum(length for _, length in reads)
+    sof = first.index(b"\xff\xc0")
+    assert sof < read < sof + 4096 < len(first)
+
+
 def test_bad_capture_reports_every_problem(
     stack: StackHandle, access: StorageAccess, bucket: str
 ) -> None:
@@ -153,7 +195,8 @@ def test_bad_capture_reports_every_problem(
         "transforms.json: frames[2].file_path: '../good/images/view_000.png' leaves the "
         "dataset (..)",
         "depth/view_000.png: depth must be a 16-bit grayscale PNG, found 32x24 8-bit RGB",
-        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG, found 32x24 8-bit grayscale",
+        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 32x24 8-bit grayscale",
         "transforms.json: frames[1].depth_file_path: depth/view_001.png not found under the "
         "dataset prefix",
         "depth/view_002.png: not a PNG file (empty)",

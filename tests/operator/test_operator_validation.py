@@ -3,6 +3,8 @@ credentials or storage that are not there yet, and GPUs the cluster does not hav
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support import captures
@@ -51,6 +53,32 @@ def test_every_problem_is_reported_and_the_job_fails_before_any_gpu(stack, ns):
     (event,) = [e for e in events(stack, ns, "broken") if e["reason"] == "InvalidInput"]
     assert event["type"] == "Warning" and "depth/view_002.png" in event["message"]
     assert condition(stack, ns, "broken", "Failed")["reason"] == "InvalidInput"
+    assert not jobs(stack, ns), "no Job (and so no GPU) for a bad capture"
+
+
+def test_a_depth_map_that_disagrees_with_depth_w_depth_h_is_refused_before_admission(stack, ns):
+    """Depth at half the colour resolution, as phones store it; one depth map at the colour
+    resolution instead. Refused from its PNG header, naming the file, and no Job."""
+    files = captures.files(6)
+    doc = captures.transforms(6)
+    half = captures.SIZE // 2
+    doc.update(depth_w=half, depth_h=half)
+    files["transforms.json"] = json.dumps(doc).encode()
+    for i in range(6):
+        files[f"depth/view_{i:03d}.png"] = captures.png(half, half, bit_depth=16, colour_type=0)
+    files["depth/view_003.png"] = captures.png(
+        captures.SIZE, captures.SIZE, bit_depth=16, colour_type=0
+    )
+    captures.upload(stack.minio_client(), BUCKET, "depth-size/", files)
+    apply(stack, ns, reconjob_manifest("depth-size", "depth-size/"))
+    wait_for(lambda: status(stack, ns, "depth-size").get("phase") == "Failed", 30)
+    valid = condition(stack, ns, "depth-size", "InputsValid")
+    assert valid["status"] == "False" and valid["reason"] == "InvalidInput"
+    expected = (
+        f"depth/view_003.png: is {captures.SIZE}x{captures.SIZE} but frame 3 says "
+        f"{half}x{half} (depth_w, depth_h)"
+    )
+    assert valid["message"].endswith(": " + expected), valid["message"]
     assert not jobs(stack, ns), "no Job (and so no GPU) for a bad capture"
 
 

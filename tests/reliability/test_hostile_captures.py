@@ -43,7 +43,7 @@ from recon_operator.capture_reader import (
     read_capture,
 )
 from recon_operator.credentials import CredentialsUnavailable, storage_access
-from recon_operator.pngheader import HEADER_BYTES
+from recon_operator.imageheader import HEADER_BYTES
 from recon_operator.settings import Settings
 from recon_operator.validation import Limits, format_problems
 from recon_runner.capture import load_capture

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from recon_api.capture_layout import Intrinsics, parse_layout
 from recon_runner.camera import (
     Camera,
     backproject,
@@ -8,10 +9,14 @@ from recon_runner.camera import (
     camera_from_fov,
     clip_matrix,
     look_at,
+    pixel_lookup,
     project,
+    resample_nearest,
     scene_near_far,
     to_clip,
 )
+
+from tests.unit.sphere_capture import CENTRE, RADIUS, sphere_cameras, sphere_depth
 
 
 def _posed_camera() -> Camera:
@@ -104,3 +109,83 @@ def test_resized_camera_sees_points_at_scaled_pixels():
     full_px, _ = project(cam, points)
     half_px, _ = project(half, points)
     np.testing.assert_allclose(half_px, full_px / 2)
+
+
+def _camera_of(intrinsics: Intrinsics, c2w: np.ndarray) -> Camera:
+    i = intrinsics
+    return Camera(i.fx, i.fy, i.cx, i.cy, i.width, i.height, c2w)
+
+
+@pytest.mark.parametrize(("depth_w", "depth_h"), [(24, 24), (32, 18), (96, 96)])
+def test_depth_at_another_resolution_sees_the_same_surface_point(
+    depth_w: int, depth_h: int
+) -> None:
+    """The capture contract scales the colour intrinsics to the depth map's size: a point
+    back-projected from a depth pixel, projected through the colour camera, lies on the
+    ray of the colour pixel that sees the same surface point at the same z-depth."""
+    colour_camera = sphere_cameras(size=96, views=1)[0]
+    doc = {
+        "w": 96,
+        "h": 96,
+        "fl_x": colour_camera.fx,
+        "fl_y": colour_camera.fy,
+        "cx": colour_camera.cx,
+        "cy": colour_camera.cy,
+        "depth_w": depth_w,
+        "depth_h": depth_h,
+        "frames": [
+            {
+                "file_path": "c.png",
+                "depth_file_path": "d.png",
+                "transform_matrix": colour_camera.c2w.tolist(),
+            }
+        ],
+    }
+    (frame,) = parse_layout(doc).frames
+    assert frame.colour is not None and frame.depth is not None
+    colour = _camera_of(frame.colour, colour_camera.c2w)
+    depth_camera = _camera_of(frame.depth, colour_camera.c2w)
+    assert (depth_camera.width, depth_camera.height) == (depth_w, depth_h)
+
+    depth = sphere_depth(depth_camera)
+    points = backproject_depth(depth_camera, depth)[depth > 0]
+    assert np.abs(np.linalg.norm(points - CENTRE, axis=1) - RADIUS).max() < 1e-9
+    pixels, z = project(colour, points)
+    # The colour camera's ray through that pixel meets the sphere at the same point.
+    again = backproject(colour, pixels, sphere_depth_at(colour, pixels))
+    np.testing.assert_allclose(again, points, atol=1e-9)
+    np.testing.assert_allclose(z, sphere_depth_at(colour, pixels), atol=1e-9)
+
+
+def sphere_depth_at(camera: Camera, pixels: np.ndarray) -> np.ndarray:
+    """Z-depth of the analytic sphere along the rays through continuous pixels [N,2]."""
+    x = (pixels[:, 0] - camera.cx) / camera.fx
+    y = -(pixels[:, 1] - camera.cy) / camera.fy
+    rays = np.stack([x, y, -np.ones_like(x)], axis=-1) @ camera.c2w[:3, :3].T
+    oc = camera.c2w[:3, 3] - CENTRE
+    a = np.einsum("ij,ij->i", rays, rays)
+    b = 2 * rays @ oc
+    c = oc @ oc - RADIUS**2
+    return (-b - np.sqrt(b * b - 4 * a * c)) / (2 * a)
+
+
+def test_resampling_depth_onto_the_colour_grid_follows_the_rays() -> None:
+    """Nearest-neighbour resampling between a camera and its scaled twin: each colour pixel
+    takes the depth pixel its centre's ray falls in. With depth at a third of the colour
+    resolution, the centre of colour pixel 3k+1 is on the ray of depth pixel k: there the
+    resampled depth is the surface's own."""
+    colour = sphere_cameras(size=96, views=1)[0]
+    depth_camera = colour.resized(32, 32)
+    depth = sphere_depth(depth_camera)
+    on_colour = resample_nearest(depth, depth_camera, colour)
+    assert on_colour.shape == (96, 96)
+    rows, cols, inside = pixel_lookup(colour, depth_camera)
+    assert inside.all()
+    np.testing.assert_array_equal(rows[:, 0], np.arange(96) // 3)
+    np.testing.assert_array_equal(cols[0], np.arange(96) // 3)
+    same_rays = np.ix_(np.arange(1, 96, 3), np.arange(1, 96, 3))
+    truth = sphere_depth(colour)[same_rays]
+    assert (truth > 0).mean() > 0.2
+    np.testing.assert_allclose(on_colour[same_rays], truth, atol=1e-9)
+    with pytest.raises(ValueError, match="same pose"):
+        pixel_lookup(colour, sphere_cameras(size=24, views=2)[1])

@@ -52,8 +52,10 @@ def test_from_runner_params() -> None:
         iterations=11,
         seed=3,
         device="cpu",
+        bounds=((-1.0, -1.0, 0.0), (1.0, 1.0, 2.0)),
     )
     config = config_from_params(params)
+    assert config.bounds == ((-1.0, -1.0, 0.0), (1.0, 1.0, 2.0))
     assert config.preset is Preset.HIGH
     assert config.iterations == 11 and config.seed == 3 and config.device == "cpu"
     assert config.grid_resolution == PRESETS[Preset.HIGH].grid_resolution

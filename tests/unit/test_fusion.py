@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from recon_runner.capture import load_capture
 from recon_runner.control import StopToken
 from recon_runner.errors import StopRequested
@@ -110,3 +111,24 @@ def test_simplify_respects_budget_and_compact_renumbers(sphere_dir: Path) -> Non
     assert small.faces.max() < len(small.vertices)
     unused = Mesh(np.concatenate([dense.vertices, [[9, 9, 9]]]).astype(np.float32), dense.faces)
     assert len(compact(unused).vertices) == len(dense.vertices)
+
+
+def test_holes_in_depth_without_a_mask_never_carve_the_surface(tmp_path: Path) -> None:
+    """No alpha, no mask: the object is what the depth sees. A block of missing readings
+    (glare, a dark patch) in the middle of one view's sphere is a hole in the measurement,
+    not background. Taken for background it carved a dent 25 voxels deep; now every vertex
+    stays on the sphere (where only the hole looked, the surface may stay open rather than
+    be guessed), and no skirt or shadow of solid grows beside it."""
+    write_sphere_capture(tmp_path, size=96, alpha=False)
+    path = tmp_path / "depth/view_000.png"
+    depth = np.asarray(Image.open(path)).copy()
+    rows, cols = np.nonzero(depth)
+    r, c = int(rows.mean()), int(cols.mean())
+    depth[r - 12 : r + 12, c - 12 : c + 12] = 0
+    Image.fromarray(depth).save(path)
+    capture = load_capture(tmp_path)
+    assert not capture.views[0].mask_given
+    result = fuse(capture, resolution=96, face_budget=8000, device=torch.device("cpu"))
+    distances = np.linalg.norm(result.mesh.vertices - CENTRE, axis=1)
+    assert np.abs(distances - RADIUS).max() < 1.5 * result.voxel_size
+    assert len(result.mesh.faces) > 1000

@@ -13,12 +13,12 @@ SETTINGS = Settings(
 )
 
 
-def gpu_job(**resources):
+def gpu_job(reconstruction=None, **resources):
     spec = {
         "input": {"bucket": "scans", "prefix": "chair-001/", "expectedViews": 8},
         "output": {"bucket": "meshes", "formats": ["glb", "ply"]},
         "storage": {"credentialsSecret": "team-minio"},
-        "reconstruction": {"preset": "high", "iterations": 50, "seed": 7},
+        "reconstruction": {"preset": "high", "iterations": 50, "seed": 7, **(reconstruction or {})},
         "resources": {"gpus": 2, "cpu": "2", "memory": "8Gi", **resources},
         "timeoutSeconds": 900,
         "retries": 3,
@@ -133,6 +133,18 @@ def test_runner_reads_back_exactly_the_parameters_of_the_spec() -> None:
     assert [f.value for f in params.formats] == ["glb", "ply"]
     assert (params.preset.value, params.iterations, params.seed) == ("high", 50, 7)
     assert params.storage_endpoint == "minio:9000"
+
+
+def test_bounds_reach_the_runner_exactly() -> None:
+    box = {"min": [-0.1, 0.2, -3e-5], "max": [0.7, 1.0 / 3.0, 2.0]}
+    c = container(jobspec.build_job(gpu_job(reconstruction={"bounds": box}), SETTINGS))
+    plain = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    params = RunnerParams.from_env(plain)
+    assert params.bounds == (tuple(box["min"]), tuple(box["max"]))
+    assert RunnerParams.from_env({**plain, "RECON_BOUNDS": ""}).bounds is None
+    assert "RECON_BOUNDS" not in {
+        e["name"] for e in container(jobspec.build_job(gpu_job(), SETTINGS))["env"]
+    }
 
 
 def test_credentials_only_by_secret_reference() -> None:

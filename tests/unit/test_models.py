@@ -82,6 +82,11 @@ def test_integer_quantities_are_accepted_as_kubernetes_does() -> None:
         ({"input": {"bucket": "scans", "prefix": "no-slash"}}, "prefix"),
         ({"reconstruction": {"gridResolution": 4}}, "gridResolution"),
         ({"storage": {"credentialsSecret": "Not_A_Name"}}, "credentialsSecret"),
+        ({"reconstruction": {"bounds": {"min": [0, 0], "max": [1, 1, 1]}}}, "bounds.min"),
+        ({"reconstruction": {"bounds": {"min": [0, 0, 0]}}}, "bounds.max"),
+        ({"reconstruction": {"bounds": {"min": ["0", 0, 0], "max": [1, 1, 1]}}}, "bounds.min"),
+        ({"reconstruction": {"bounds": {"min": [0, 0, 0], "max": [1, 1, 1e7]}}}, "bounds.max"),
+        ({"reconstruction": {"bounds": {"min": [0, 2, 0], "max": [1, 1, 1]}}}, "min must be below"),
     ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(
@@ -90,6 +95,15 @@ def test_invalid_specs_are_rejected_naming_the_field(
     with pytest.raises(ValidationError) as err:
         spec(**overrides)
     assert field in str(err.value)
+
+
+def test_bounds_are_a_box_in_the_capture_frame() -> None:
+    box = {"min": [-0.5, -0.5, 0], "max": [0.5, 0.5, 1.25]}
+    parsed = spec(reconstruction={"bounds": box})
+    assert parsed.reconstruction.bounds is not None
+    assert parsed.reconstruction.bounds.corners() == ((-0.5, -0.5, 0.0), (0.5, 0.5, 1.25))
+    assert parsed.to_api()["reconstruction"]["bounds"] == box
+    assert spec().reconstruction.bounds is None
 
 
 @given(st.lists(st.sampled_from(list(MeshFormat)), min_size=1, max_size=3, unique=True))

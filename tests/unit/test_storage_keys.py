@@ -2,45 +2,54 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from recon_runner.errors import InvalidInputError, RunnerError
 from recon_runner.storage import RetryPolicy, as_prefix, referenced_files
 
+IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+
+
+def transforms(*frames: dict[str, object]) -> bytes:
+    doc = {"w": 8, "h": 8, "fl_x": 8, "fl_y": 8, "cx": 4, "cy": 4}
+    doc["frames"] = [{"transform_matrix": IDENTITY, **f} for f in frames]  # type: ignore[assignment]
+    return json.dumps(doc).encode()
+
 
 def test_referenced_files_in_frame_order_normalised_and_deduplicated() -> None:
-    transforms = {
-        "frames": [
-            {"file_path": "./images/a.png", "depth_file_path": "depth/a.png"},
-            {"file_path": "images/b.png", "depth_file_path": "depth/shared.png"},
-            {"file_path": "images/c.png", "depth_file_path": "depth/shared.png"},
-        ]
-    }
-    assert referenced_files(transforms) == [
-        "images/a.png",
+    raw = transforms(
+        {"file_path": "./images/a.jpg", "depth_file_path": "depth/a.png"},
+        {
+            "file_path": "images/b.png",
+            "depth_file_path": "depth/shared.png",
+            "mask_path": "masks/b.png",
+            "confidence_path": "confidence/b.png",
+        },
+        {"file_path": "images/c.png", "depth_file_path": "depth/shared.png"},
+    )
+    assert referenced_files(raw) == [
+        "images/a.jpg",
         "depth/a.png",
         "images/b.png",
         "depth/shared.png",
+        "masks/b.png",
+        "confidence/b.png",
         "images/c.png",
     ]
 
 
-@pytest.mark.parametrize(
-    "path", ["../x.png", "/etc/passwd", "images/../../x.png", "s3://other/x.png", "a\\..\\b"]
-)
-def test_paths_outside_the_capture_are_invalid_input(path: str) -> None:
-    transforms = {"frames": [{"file_path": path, "depth_file_path": "depth/a.png"}]}
+def test_a_document_the_contract_refuses_is_invalid_input_before_any_download() -> None:
+    """The rules themselves are the capture contract's (test_capture_layout); the transfer
+    refuses what it refuses, naming the field."""
+    raw = transforms({"file_path": "../x.png", "depth_file_path": "depth/a.png"})
     with pytest.raises(InvalidInputError) as info:
-        referenced_files(transforms)
-    assert info.value.file == "transforms.json" and repr(path) in info.value.problem
-
-
-@pytest.mark.parametrize(
-    "transforms",
-    [[], {}, {"frames": []}, {"frames": ["x"]}, {"frames": [{"file_path": "a.png"}]}],
-)
-def test_malformed_frames_are_invalid_input(transforms: object) -> None:
-    with pytest.raises(InvalidInputError):
-        referenced_files(transforms)
+        referenced_files(raw)
+    assert info.value.file == "transforms.json: frames[0].file_path"
+    assert "'../x.png'" in info.value.problem
+    with pytest.raises(InvalidInputError) as info:
+        referenced_files(b"{not json")
+    assert info.value.file == "transforms.json" and "not valid JSON" in info.value.problem
 
 
 def test_prefix_names_a_folder() -> None:

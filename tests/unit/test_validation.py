@@ -4,6 +4,7 @@ file or field, all faults at once; hostile input costs bounded work."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import re
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from recon_api.constants import MAX_IMAGE_PIXELS
-from recon_operator.pngheader import build_png_header
+from recon_operator.imageheader import build_png_header
 from recon_operator.validation import (
     MAX_PROBLEM_CHARS,
     Limits,
@@ -23,7 +25,6 @@ from recon_operator.validation import (
     header_reads,
     load_transforms,
     problem_text,
-    safe_relative_path,
     validate_capture,
 )
 
@@ -108,38 +109,11 @@ def test_rgb_colour_and_per_frame_intrinsics_are_fine() -> None:
     assert cap.validate() == []
 
 
-def test_opencv_with_zero_distortion_is_fine() -> None:
-    cap = Capture()
-    cap.doc.update(camera_model="OPENCV", k1=0, k2=0.0, p1=0, p2=0)
-    assert cap.validate() == []
-
-
 def test_missing_transforms() -> None:
     cap = Capture()
     transforms = load_transforms(None, 0, LIMITS)
     problems = validate_capture(transforms, cap.listing, {}, expected_views=6, limits=LIMITS)
     assert [str(p) for p in problems] == ["transforms.json: not found under the dataset prefix"]
-
-
-@pytest.mark.parametrize(
-    ("raw", "needle"),
-    [
-        (b"{not json", "not valid JSON"),
-        (b"\xff\xfe", "not UTF-8"),
-        (b"[1, 2]", "must be a JSON object"),
-        (b"[" * 100000 + b"]" * 100000, "not valid JSON"),
-        (b'{"frames": 1' + b"0" * 5000 + b"}", "not valid JSON"),
-    ],
-)
-def test_unparseable_transforms(raw: bytes, needle: str) -> None:
-    texts = Capture().texts(raw=raw)
-    assert len(texts) == 1 and texts[0].startswith("transforms.json: ") and needle in texts[0]
-
-
-def test_frame_count_must_equal_expected_views() -> None:
-    cap = Capture()
-    cap.doc["frames"].pop()
-    only(cap, "transforms.json: frames: lists 5 frames but spec.input.expectedViews is 6")
 
 
 def test_ten_thousand_frames_is_one_problem_and_bounded_reads() -> None:
@@ -158,32 +132,19 @@ def test_referenced_files_must_exist() -> None:
     only(cap, "transforms.json: frames[2].depth_file_path: depth/view_002.png not found")
 
 
-@pytest.mark.parametrize(
-    ("path", "needle"),
-    [
-        ("../other/images/view_000.png", "leaves the dataset"),
-        ("images/../../secret.png", "leaves the dataset"),
-        ("/etc/passwd", "absolute path"),
-        ("http://evil.example/view.png", "URL"),
-        ("s3://bucket/view.png", "URL"),
-        ("images\\view_000.png", "backslashes"),
-        ("", "non-empty string"),
-        (17, "non-empty string"),
-    ],
-)
-def test_unsafe_paths_are_refused_and_never_read(path: object, needle: str) -> None:
+def test_unsafe_paths_are_refused_and_never_read() -> None:
+    """The path rules are the contract's (test_capture_layout); here: a refused path is
+    reported and never read from storage."""
     cap = Capture()
-    cap.doc["frames"][1]["file_path"] = path
+    cap.doc["frames"][1]["file_path"] = "../other/images/view_000.png"
     only(cap, "transforms.json: frames[1].file_path: ")
-    assert needle in cap.texts()[0]
     data = cap.transforms()
     transforms = load_transforms(data, len(data), LIMITS)
     reads = header_reads(transforms, {"transforms.json": len(data), **cap.listing}, 6)
-    assert all(".." not in r and not r.startswith("/") and "://" not in r for r in reads)
+    assert len(reads) == 11 and all(".." not in r for r in reads)
 
 
 def test_dot_segments_are_normalised() -> None:
-    assert safe_relative_path("./images//view_000.png") == ("images/view_000.png", None)
     cap = Capture()
     cap.doc["frames"][0]["file_path"] = "./images/view_000.png"
     assert cap.validate() == []
@@ -191,11 +152,11 @@ def test_dot_segments_are_normalised() -> None:
 
 def test_png_magic_and_corrupt_headers() -> None:
     cap = Capture()
-    cap.headers["images/view_001.png"] = b"\xff\xd8\xff\xe0" + b"\0" * 29  # a JPEG
+    cap.headers["images/view_001.png"] = b"GIF89a" + b"\0" * 27
     cap.headers["depth/view_004.png"] = build_png_header(W, H, 16, 0)[:20]
     only(
         cap,
-        "images/view_001.png: not a PNG file",
+        "images/view_001.png: not a PNG or JPEG file",
         "depth/view_004.png: truncated",
     )
 
@@ -207,9 +168,12 @@ def test_colour_must_be_8_bit_rgb_or_rgba() -> None:
     cap.headers["images/view_002.png"] = build_png_header(W, H, 8, 3)
     only(
         cap,
-        "images/view_000.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 16-bit RGBA",
-        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit grayscale",
-        "images/view_002.png: colour must be an 8-bit RGB or RGBA PNG, found 64x48 8-bit palette",
+        "images/view_000.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 16-bit RGBA",
+        "images/view_001.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 8-bit grayscale",
+        "images/view_002.png: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 8-bit palette",
     )
 
 
@@ -225,111 +189,72 @@ def test_images_must_match_w_h() -> None:
     only(cap, "images/view_005.png: is 128x96 but frame 5 says 64x48")
 
 
-def test_all_views_one_size_even_with_per_frame_overrides() -> None:
+def jpeg(width: int, height: int, mode: str = "RGB", **save: Any) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (width, height), "gray").save(buf, format="JPEG", **save)
+    return buf.getvalue()
+
+
+def test_jpeg_colour_is_fine_baseline_or_progressive() -> None:
     cap = Capture()
-    cap.doc["frames"][3].update(w=W * 2, h=H * 2)
-    cap.put("images/view_003.png", build_png_header(W * 2, H * 2, 8, 2), 5000)
-    cap.put("depth/view_003.png", build_png_header(W * 2, H * 2, 16, 0), 5000)
-    only(cap, "transforms.json: frames[3]: image size 128x96 differs from frames[0] (64x48)")
+    cap.doc["frames"][0]["file_path"] = "images/view_000.jpg"
+    cap.put("images/view_000.jpg", jpeg(W, H), 4000)
+    cap.doc["frames"][1]["file_path"] = "images/view_001.jpg"
+    cap.put("images/view_001.jpg", jpeg(W, H, progressive=True), 4000)
+    assert cap.validate() == []
+
+
+def test_jpeg_must_be_colour_of_a_decodable_process_and_is_never_depth() -> None:
+    cap = Capture()
+    cap.doc["frames"][0]["file_path"] = "images/view_000.jpg"
+    cap.put("images/view_000.jpg", jpeg(W, H, "L"), 4000)
+    cap.doc["frames"][1]["file_path"] = "images/view_001.jpg"
+    cap.put("images/view_001.jpg", jpeg(W * 2, H), 4000)
+    cap.put("depth/view_002.png", jpeg(W, H), 4000)
+    only(
+        cap,
+        "images/view_000.jpg: colour must be an 8-bit RGB or RGBA PNG or a baseline or "
+        "progressive JPEG, found 64x48 baseline 8-bit grayscale JPEG",
+        "images/view_001.jpg: is 128x48 but frame 1 says 64x48 (w, h)",
+        "depth/view_002.png: depth must be a 16-bit grayscale PNG, found a JPEG",
+    )
+
+
+def test_depth_at_another_resolution_must_match_depth_w_depth_h() -> None:
+    cap = Capture()
+    cap.doc.update(depth_w=W // 4, depth_h=H // 4)
+    for i in range(6):
+        cap.put(f"depth/view_{i:03d}.png", build_png_header(W // 4, H // 4, 16, 0), 900)
+    assert cap.validate() == []
+    cap.put("depth/view_003.png", build_png_header(W, H, 16, 0), 3000)
+    only(cap, "depth/view_003.png: is 64x48 but frame 3 says 16x12 (depth_w, depth_h)")
+
+
+def test_masks_and_confidence_maps() -> None:
+    cap = Capture()
+    cap.doc.update(depth_w=W // 2, depth_h=H // 2)
+    for i in range(6):
+        cap.put(f"depth/view_{i:03d}.png", build_png_header(W // 2, H // 2, 16, 0), 900)
+        cap.doc["frames"][i]["mask_path"] = f"masks/view_{i:03d}.png"
+        cap.put(f"masks/view_{i:03d}.png", build_png_header(W, H, 8, 0), 300)
+        cap.doc["frames"][i]["confidence_path"] = f"confidence/view_{i:03d}.png"
+        cap.put(f"confidence/view_{i:03d}.png", build_png_header(W // 2, H // 2, 8, 0), 300)
+    assert cap.validate() == []
+    cap.put("masks/view_001.png", build_png_header(W, H, 8, 6), 300)
+    cap.put("confidence/view_002.png", build_png_header(W, H, 8, 0), 300)
+    del cap.listing["masks/view_004.png"]
+    only(
+        cap,
+        "masks/view_001.png: mask must be an 8-bit grayscale PNG, found 64x48 8-bit RGBA",
+        "confidence/view_002.png: is 64x48 but frame 2 says 32x24 (depth_w, depth_h)",
+        "transforms.json: frames[4].mask_path: masks/view_004.png not found",
+    )
 
 
 def test_absurd_header_sizes_are_rejected() -> None:
     cap = Capture()
     cap.headers["images/view_000.png"] = build_png_header(100000, 100000, 8, 2)
     only(cap, "images/view_000.png: claims 100000x100000 pixels")
-
-
-@pytest.mark.parametrize(
-    ("matrix", "needle"),
-    [
-        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], "4x4"),
-        ("identity", "4x4"),
-        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0]], "4x4"),
-        ([[1, 0, 0, float("nan")], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "finite"),
-        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, "x", 1]], "finite"),
-        ([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], "orthonormal"),
-        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]], "orthonormal"),
-        ([[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "orthonormal"),
-        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]], "last row"),
-    ],
-)
-def test_bad_matrices(matrix: object, needle: str) -> None:
-    cap = Capture()
-    cap.doc["frames"][4]["transform_matrix"] = matrix
-    raw = json.dumps(cap.doc, allow_nan=True).encode()
-    texts = cap.texts(raw=raw)
-    assert len(texts) == 1, texts
-    assert texts[0].startswith("transforms.json: frames[4].transform_matrix: ")
-    assert needle in texts[0]
-
-
-@given(
-    st.floats(-math.pi, math.pi),
-    st.floats(-math.pi, math.pi),
-    st.floats(-math.pi, math.pi),
-    st.lists(st.floats(-1e3, 1e3), min_size=3, max_size=3),
-)
-@settings(max_examples=50, deadline=None)
-def test_any_rigid_camera_pose_is_accepted(
-    yaw: float, pitch: float, roll: float, t: list[float]
-) -> None:
-    def mul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
-        return [[sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
-
-    cz, sz, cy, sy, cx, sx = (
-        math.cos(yaw),
-        math.sin(yaw),
-        math.cos(pitch),
-        math.sin(pitch),
-        math.cos(roll),
-        math.sin(roll),
-    )
-    r = mul(
-        mul([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]], [[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]),
-        [[1, 0, 0], [0, cx, -sx], [0, sx, cx]],
-    )
-    cap = Capture(views=1)
-    cap.doc["frames"][0]["transform_matrix"] = [
-        [*r[0], t[0]],
-        [*r[1], t[1]],
-        [*r[2], t[2]],
-        [0, 0, 0, 1],
-    ]
-    assert cap.validate() == []
-
-
-@pytest.mark.parametrize(
-    ("key", "value"), [("fl_x", 0), ("fl_y", -5.0), ("cx", "32"), ("cy", None), ("w", 64.5)]
-)
-def test_intrinsics_must_be_positive_numbers(key: str, value: object) -> None:
-    cap = Capture()
-    cap.doc[key] = value
-    texts = cap.texts()
-    assert texts and texts[0].startswith(f"transforms.json: {key}: must be")
-
-
-def test_missing_intrinsics_are_named_per_frame() -> None:
-    cap = Capture(views=2)
-    del cap.doc["fl_y"]
-    cap.doc["frames"][0]["fl_y"] = 50.0
-    only(cap, "transforms.json: frames[1].fl_y: is missing")
-
-
-def test_camera_model_and_distortion() -> None:
-    cap = Capture()
-    cap.doc["camera_model"] = "OPENCV_FISHEYE"
-    cap.doc["frames"][2]["k1"] = 0.1
-    only(
-        cap,
-        "transforms.json: camera_model: 'OPENCV_FISHEYE' is not supported",
-        "transforms.json: frames[2]: k1: lens distortion is not supported",
-    )
-
-
-def test_depth_scale_must_be_positive() -> None:
-    cap = Capture()
-    cap.doc["depth_unit_scale_factor"] = -1
-    only(cap, "transforms.json: depth_unit_scale_factor: must be a positive number")
 
 
 def test_file_and_total_size_limits() -> None:

@@ -7,10 +7,16 @@ from recon_runner.synthetic.objects import (
     sphere_object,
 )
 from recon_runner.synthetic.views import DepthNoise, RenderedView, orbit_cameras, render_views
-from recon_runner.synthetic.writer import choose_depth_unit, write_capture, write_views
+from recon_runner.synthetic.writer import (
+    CaptureStyle,
+    choose_depth_unit,
+    write_capture,
+    write_views,
+)
 
 __all__ = [
     "OBJECT_NAMES",
+    "CaptureStyle",
     "DepthNoise",
     "RenderedView",
     "SyntheticObject",
