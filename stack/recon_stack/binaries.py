@@ -13,6 +13,7 @@ them. Every build writes a full log; a failure names it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -227,6 +228,24 @@ def resolve_kstatus(
 
 
 def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]:
+    """Build one component into its cache directory, one build at a time.
+
+    Test sessions, `make demo` and `recon dev up` may all find the cache empty at once (a
+    fresh machine): an exclusive lock per component makes the later ones wait for the first
+    build and use its result, rather than race it in the same `.partial` folder.
+    """
+    lock_path = cache_root() / "locks" / f"{c.name}-{c.version}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = {b: c.cache_dir / b for b in c.binaries}
+        if all(p.is_file() and os.access(p, os.X_OK) for p in built.values()):
+            log(f"{c.name} {c.version} was built meanwhile by another process")
+            return built
+        return _build_now(c, log)
+
+
+def _build_now(c: Component, log: Callable[[str], None]) -> dict[str, Path]:
     """Build one component into its cache directory, atomically (a temp dir renamed)."""
     build_root = cache_root() / "build" / f"{c.name}-{c.version}"
     build_root.mkdir(parents=True, exist_ok=True)

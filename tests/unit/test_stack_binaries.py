@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,42 @@ def test_the_kstatus_tool_pins_the_cli_utils_version_it_is_cached_under() -> Non
         (KSTATUS.source / "go.sum").read_text().count(f"sigs.k8s.io/cli-utils {CLI_UTILS_VERSION}")
     )
     assert KSTATUS.cache_dir.name.startswith(f"kstatus-{CLI_UTILS_VERSION}-")
+
+
+def test_a_build_waits_for_one_already_running_and_uses_its_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two test sessions on a fresh machine both find the cache empty: the second waits on
+    the component's lock and takes the first one's binary instead of building again in
+    the same `.partial` folder (with GOPROXY=off a second build would fail loudly)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("GOPROXY", "off")
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomod"))
+    component = Component(
+        name="shared",
+        version="v0.0.1",
+        binaries=("shared",),
+        module="example.invalid/shared",
+        packages=("example.invalid/shared",),
+    )
+    lock_path = tmp_path / "cache" / "recon-operator" / "locks" / "shared-v0.0.1.lock"
+    lock_path.parent.mkdir(parents=True)
+    messages: list[str] = []
+    result: dict[str, Path] = {}
+    with lock_path.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the first build, still running
+        waiter = threading.Thread(
+            target=lambda: result.update(build_component(component, messages.append))
+        )
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive(), "the second build did not wait for the first"
+        component.cache_dir.mkdir(parents=True)
+        binary = component.cache_dir / "shared"
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert result == {"shared": binary}
+    assert messages == ["shared v0.0.1 was built meanwhile by another process"]
