@@ -28,9 +28,9 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
+from recon_api.storage_errors import describe
 
 from recon_operator.imageheader import HEADER_BYTES, bytes_needed
-from recon_operator.storage_errors import describe
 from recon_operator.validation import (
     TRANSFORMS,
     Limits,

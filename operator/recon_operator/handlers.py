@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import kopf
+from recon_api import storage_errors
 from recon_api.constants import (
     CANCEL_ANNOTATION,
     FINALIZER,
@@ -35,7 +36,6 @@ from recon_operator import (
     lifecycle,
     outputs,
     storage_client,
-    storage_errors,
 )
 from recon_operator.admission import Admission
 from recon_operator.capture_reader import StorageUnavailable, read_capture

@@ -27,6 +27,7 @@ from minio.commonconfig import CopySource
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from recon_api.runner_params import RunnerParams
+from recon_api.storage_errors import describe
 
 from recon_runner.capture import read_layout_bytes
 from recon_runner.control import StopToken
@@ -152,12 +153,12 @@ def _retryable(error: Exception) -> bool:
     )
 
 
-def _describe(error: Exception) -> str:
-    if isinstance(error, S3Error):
-        return f"{error.code}: {error.message}"
+def _describe(error: Exception, endpoint: str) -> str:
+    """The operator's closed vocabulary (recon_api.storage_errors): what the runner writes
+    into its ReconJob's status and its log never carries the server's own text."""
     if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
-        error = error.reason
-    return f"{type(error).__name__}: {error}"
+        return describe(error.reason, endpoint or "the storage endpoint")
+    return describe(error, endpoint or "the storage endpoint")
 
 
 class Storage:
@@ -187,7 +188,7 @@ class Storage:
                     where = f" at {self._endpoint}" if self._endpoint else ""
                     raise TransientError(
                         f"storage{where} unreachable while {what} "
-                        f"({attempt} attempts): {_describe(e)}"
+                        f"({attempt} attempts): {_describe(e, self._endpoint)}"
                     ) from None
                 delay = min(policy.max_backoff, policy.backoff * 2 ** (attempt - 1))
                 log.warning(
@@ -196,7 +197,7 @@ class Storage:
                     attempt,
                     policy.attempts,
                     delay,
-                    _describe(e),
+                    _describe(e, self._endpoint),
                 )
                 self._sleep(delay)
                 self._stop.check()
@@ -208,7 +209,7 @@ class Storage:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def _refused(self, error: S3Error, what: str) -> RunnerError:
-        return RunnerError(f"storage refused {what}: {_describe(error)}")
+        return RunnerError(f"storage refused {what}: {_describe(error, self._endpoint)}")
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         def get() -> bytes:
@@ -272,7 +273,9 @@ class Storage:
         try:
             errors = list(self._client.remove_objects(bucket, [DeleteObject(k) for k in keys]))
         except Exception as e:
-            log.warning("could not delete %d temporary objects: %s", len(keys), _describe(e))
+            log.warning(
+                "could not delete %d temporary objects: %s", len(keys), _describe(e, self._endpoint)
+            )
             return
         for error in errors:
             log.warning("could not delete %s: %s", error.name, error.message)

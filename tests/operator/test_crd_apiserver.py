@@ -91,7 +91,7 @@ def test_valid_reconjob_gets_defaults(stack: StackHandle, namespace: str) -> Non
     spec = obj["spec"]
     assert spec["input"] == {"bucket": "scans", "prefix": "chair-001/", "expectedViews": 6}
     assert spec["output"] == {"formats": ["glb"]}
-    assert spec["reconstruction"] == {"preset": "standard", "seed": 0}
+    assert spec["reconstruction"] == {"preset": "standard", "seed": 0, "closeHoles": False}
     assert spec["resources"]["gpus"] == 1
     assert (spec["resources"]["cpu"], spec["resources"]["memory"]) == ("4", "16Gi")
     assert (spec["priority"], spec["timeoutSeconds"], spec["retries"]) == (0, 3600, 2)

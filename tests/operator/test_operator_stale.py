@@ -46,6 +46,9 @@ def test_deleting_a_reconjob_stops_its_runner(stack, ns):
     captures.upload(stack.minio_client(), BUCKET, "doomed/sleep20/", captures.files(6))
     apply(stack, ns, reconjob_manifest("doomed", "doomed/sleep20/"))
     wait_for(lambda: (condition(stack, ns, "doomed", "Running") or {}).get("status") == "True", 60)
+    # A Running pod is not yet a runner that handles SIGTERM: its first progress report is
+    # sent only after the handler is in place, so wait for that before deleting.
+    wait_for(lambda: bool(status(stack, ns, "doomed").get("progress")), 60)
     uid = get(stack, ns, "doomed")["metadata"]["uid"]
     stack.kubectl("delete", "reconjob", "doomed", "-n", ns, "--timeout=60s")
     assert not pods(stack, ns, f"recon.dev/reconjob-uid={uid}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 import time
 import uuid
@@ -23,6 +24,8 @@ from recon_runner.storage import (
     make_client,
     upload_outputs,
 )
+
+from tests.support.loopback_servers import MODES, HostileS3
 
 FAST = RetryPolicy(attempts=3, backoff=0.05, timeout=1.0)
 
@@ -286,3 +289,27 @@ def test_wrong_credentials_are_not_mistaken_for_bad_input(
         )
     assert not isinstance(info.value, InvalidInputError)
     assert "SignatureDoesNotMatch" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_hostile_servers_text_reaches_no_runner_error_or_log(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the runner raises becomes its ReconJob's status message and its pod log: the
+    server's words (error fields, headers, an HTML body, a broken status line) must not
+    travel in it, only the S3 code and the runner's own description (DESIGN.md, "Who may
+    reach what storage")."""
+    hostile = HostileS3()
+    try:
+        p = params(hostile.endpoint, bucket=mode)
+        client = make_client(p, "access", "secret", FAST)
+        store = Storage(client, FAST, endpoint=hostile.endpoint)
+        with caplog.at_level(logging.DEBUG), pytest.raises(RunnerError) as failure:
+            store.get_bytes(mode, "capture/transforms.json")
+    finally:
+        hostile.close()
+    assert hostile.requests, "the hostile server was never asked"
+    told = str(failure.value)
+    assert hostile.endpoint in told
+    assert hostile.token not in told
+    assert hostile.token not in caplog.text

@@ -166,6 +166,7 @@ def test_a_surface_no_depth_reading_agrees_with_is_refused_naming_the_file() -> 
         depth=zeros,
         points=torch.zeros(1, 16, 16, 3),
         outside=zeros,
+        weight=torch.ones(1, 16, 16),
     )
     with pytest.raises(InvalidInputError, match=r"transforms\.json: no part of the fused surface"):
         observed_surface(sphere, targets, get_renderer("torch", "cpu"), 0.01, close_holes=False)

@@ -9,7 +9,7 @@ import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 from minio.error import InvalidResponseError, S3Error, ServerError
-from recon_operator.storage_errors import S3_ERROR_CODES, UNKNOWN_CODE, describe, s3_code
+from recon_api.storage_errors import S3_ERROR_CODES, UNKNOWN_CODE, describe, s3_code
 
 TOKEN = "PLANTED-7c1e0b"
 ENDPOINT = "s3.example.com:443"

@@ -1,4 +1,4 @@
-"""What the operator says about a storage failure: our words, never the server's.
+"""What the operator and the runner say about a storage failure: our words, not the server's.
 
 A storage server chooses every byte of its answer: the XML error's Message, Resource and
 RequestId, a non-XML body, even a broken status line that the HTTP client repeats in its
