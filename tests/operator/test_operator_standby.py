@@ -22,6 +22,7 @@ from tests.support.operator_process import (
     jobs,
     prepare_namespace,
     reconjob_manifest,
+    status,
 )
 from tests.support.stack_handle import wait_for
 
@@ -97,11 +98,11 @@ def test_the_standby_takes_over_the_queue_when_the_active_operator_dies(stack, p
     seen = RunningSeen(stack, ns)
     try:
         apply(stack, ns, reconjob_manifest("j0", "first/sleep3/"))
-        wait_for(lambda: get(stack, ns, "j0")["status"].get("phase") == "Running", 60)
+        wait_for(lambda: status(stack, ns, "j0").get("phase") == "Running", 60)
         names = [f"j{i}" for i in range(1, 4)]
         apply(stack, ns, *(reconjob_manifest(n, "next/sleep1/") for n in names))
         wait_for(
-            lambda: all(get(stack, ns, n)["status"].get("phase") == "Queued" for n in names), 60
+            lambda: all(status(stack, ns, n).get("phase") == "Queued" for n in names), 60
         )
         assert standby.health() == {"standby": True}, "the standby stayed standby"
         assert lease_holder(stack, ns) == "op-a"
