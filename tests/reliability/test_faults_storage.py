@@ -8,8 +8,8 @@ without the reconstruction. These tests use a stack of their own, since MinIO go
 
 from __future__ import annotations
 
+import json
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from recon_operator.handlers import KOPF_PREFIX
 from recon_stack.components import MINIO
 from recon_stack.stack import Stack
 
@@ -112,6 +113,14 @@ def output_names(handle: StackHandle, ns: str, name: str) -> list[str]:
     return sorted(str(o.object_name)[len(prefix) :] for o in objs)
 
 
+def validation_retries(handle: StackHandle, ns: str, name: str) -> int:
+    """How often kopf has retried the validation handler, from the progress record it keeps
+    in the object's annotations (the API server's word, not a guess from elapsed time)."""
+    notes = get(handle, ns, name)["metadata"].get("annotations") or {}
+    record = json.loads(notes.get(f"{KOPF_PREFIX}/validate") or "{}")
+    return int(record.get("retries") or 0)
+
+
 def test_minio_down_during_validation_waits_then_recovers(outage: Outage) -> None:
     handle, ns = outage.handle, outage.ns
     captures.upload(handle.minio_client(), BUCKET, "validate/", captures.files(6))
@@ -124,7 +133,12 @@ def test_minio_down_during_validation_waits_then_recovers(outage: Outage) -> Non
             ),
             30,
         )
-        time.sleep(3)  # a few retries later, still waiting, still not bad input
+        # Two retries later (1 s, then 2 s of backoff): still waiting, still not bad input.
+        wait_for(
+            lambda: validation_retries(handle, ns, "validate") >= 2,
+            60,
+            what="two validation retries while MinIO is down",
+        )
         st = status(handle, ns, "validate")
         assert st["phase"] == "Validating", st
         inputs = condition(handle, ns, "validate", "InputsValid")
