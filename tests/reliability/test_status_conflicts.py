@@ -31,11 +31,13 @@ from tests.support.operator_process import (
     BUCKET,
     OperatorProcess,
     apply,
+    get,
     prepare_namespace,
     reconjob_manifest,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
+from tests.support.standin_runner import silent_file
 
 pytestmark = pytest.mark.stack
 
@@ -252,7 +254,8 @@ def test_runner_operator_and_an_updater_write_the_status_at_once(
         60,
         what="the stand-in's first report",
     )
-    time.sleep(3)
+    uid = get(stack, ns, NAME)["metadata"]["uid"]
+    wait_for(silent_file(uid).exists, 30, what="the stand-in's reporter closed")
     admin = client.CustomObjectsApi(
         config.new_client_from_config(config_file=str(stack.kubeconfig))
     )

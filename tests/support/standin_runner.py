@@ -5,7 +5,8 @@ same exit codes, but seconds instead of minutes of work.
 Behaviour is chosen by words in the input prefix, so each test picks it per ReconJob:
   exit3      report a little progress, then exit 3 (invalid input found by the runner)
   exit75     exit 75 (transient failure) on every attempt
-  hang       report once, then go silent (no heartbeat) until signalled
+  hang       report once, then go silent (no heartbeat) until signalled; the silence is
+             marked by $RECON_STANDIN_SIGNAL_DIR/<uid>.silent
   sleep<N>   spread the stages over N seconds (default: about 2 s)
   partial    write a partial output object first (for cleanup on cancel)
   gate       after the download report, wait for $RECON_STANDIN_SIGNAL_DIR/<uid>.go to
@@ -41,6 +42,12 @@ stopped = threading.Event()
 def gate_file(job_uid: str) -> Path:
     """The file a test creates to let a `gate` stand-in go on."""
     return SIGNAL_DIR / f"{job_uid}.go"
+
+
+def silent_file(job_uid: str) -> Path:
+    """The file a `hang` stand-in writes once its reporter is closed: from then on it
+    writes nothing more to the ReconJob, which a test can wait on instead of a clock."""
+    return SIGNAL_DIR / f"{job_uid}.silent"
 
 
 def terminated(words: str) -> int:
@@ -99,6 +106,8 @@ def main() -> int:
     if "hang" in words:
         time.sleep(2.5)  # let the one report go out, then fall silent
         reporter.close()
+        SIGNAL_DIR.mkdir(parents=True, exist_ok=True)
+        silent_file(params.job_uid).touch()
         stopped.wait()
         return terminated(words)
     match = re.search(r"sleep(\d+)", words)
