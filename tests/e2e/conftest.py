@@ -11,9 +11,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from recon_cli.cluster_demo import capture, chart
+from recon_cli.cluster_demo import capture, chart, reconjob
 
 from tests.support.stack_handle import StackHandle
 
@@ -26,6 +27,32 @@ DRAFT = {"preset": "draft"}
 class Installed:
     release: chart.Release
     jobs_namespace: str
+
+
+def example_job(
+    namespace: str, run: str, reconstruction: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
+    """The example ReconJob (examples/reconjob.yaml) for one run: its capture under
+    ``run/capture/``, its outputs under ``run/out/``; named ``run`` unless ``name``."""
+    return reconjob.customised(
+        reconjob.example(),
+        name=name if name is not None else run,
+        namespace=namespace,
+        input_prefix=f"{run}/capture/",
+        output_prefix=f"{run}/out/",
+        reconstruction=reconstruction,
+    )
+
+
+def upload_synthetic(stack: StackHandle, job: dict[str, Any], shape: str) -> None:
+    """A CAPTURE_SIZE synthetic capture of ``shape`` where ``job`` reads it, and the
+    bucket it writes to."""
+    spec = job["spec"]
+    client = stack.minio_client()
+    capture.upload_synthetic_capture(
+        client, spec["input"]["bucket"], spec["input"]["prefix"], shape, size=CAPTURE_SIZE
+    )
+    capture.ensure_bucket(client, spec["output"]["bucket"])
 
 
 def new_namespace(stack: StackHandle, base: str) -> str:

@@ -12,10 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from recon_cli.cluster_demo import capture, reconjob, watch
+from recon_cli.cluster_demo import reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.support.stack_handle import StackHandle, wait_for
 
 CANCEL = "recon.dev/cancel"
@@ -46,20 +46,9 @@ def test_request_then_confirm_stops_the_runner_and_leaves_nothing(
 ) -> None:
     ns = installed.jobs_namespace
     run = f"cancel-{secrets.token_hex(3)}"
-    job = reconjob.customised(
-        reconjob.example(),
-        name=run,
-        namespace=ns,
-        input_prefix=f"{run}/capture/",
-        output_prefix=f"{run}/out/",
-        reconstruction=LONG_RUN,
-    )
-    spec = job["spec"]
-    client = stack.minio_client()
-    capture.upload_synthetic_capture(
-        client, spec["input"]["bucket"], spec["input"]["prefix"], "torus", size=CAPTURE_SIZE
-    )
-    capture.ensure_bucket(client, spec["output"]["bucket"])
+    job = example_job(ns, run, LONG_RUN)
+    upload_synthetic(stack, job, "torus")
+    spec, client = job["spec"], stack.minio_client()
     reconjob.apply(stack, job)
 
     watch.follow(

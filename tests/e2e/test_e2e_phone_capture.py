@@ -14,7 +14,7 @@ from pathlib import Path
 from recon_cli.cluster_demo import capture, outputs, reconjob, watch
 from recon_runner.synthetic import CaptureStyle, DepthNoise, make_object, write_capture
 
-from tests.e2e.conftest import DRAFT, Installed
+from tests.e2e.conftest import DRAFT, Installed, example_job
 from tests.support.stack_handle import StackHandle
 
 OBJECT = "checker_sphere"
@@ -37,14 +37,7 @@ def test_a_jpeg_capture_with_quarter_resolution_depth_and_confidence_succeeds(
     truth = make_object(OBJECT)
     lo, hi = truth.bounds
     bounds = {"min": [float(v) for v in lo - 0.05], "max": [float(v) for v in hi + 0.05]}
-    job = reconjob.customised(
-        reconjob.example(),
-        name=run,
-        namespace=ns,
-        input_prefix=f"{run}/capture/",
-        output_prefix=f"{run}/out/",
-        reconstruction={**DRAFT, "bounds": bounds},
-    )
+    job = example_job(ns, run, {**DRAFT, "bounds": bounds})
     spec = job["spec"]
     client = stack.minio_client()
     with tempfile.TemporaryDirectory(prefix="recon-phone-") as tmp:

@@ -20,7 +20,7 @@ from recon_cli.cluster_demo import capture, outputs, reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 from recon_runner.synthetic.objects import make_object
 
-from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed, example_job
 from tests.support.raycast_capture import write_raycast_capture
 from tests.support.stack_handle import StackHandle
 
@@ -66,13 +66,8 @@ def test_example_reconjob_reconstructs_a_known_object(
 ) -> None:
     ns = installed.jobs_namespace
     run = f"e2e-{secrets.token_hex(3)}"
-    job = reconjob.customised(
-        reconjob.example(),
-        namespace=ns,
-        input_prefix=f"{run}/capture/",
-        output_prefix=f"{run}/out/",
-        reconstruction=DRAFT,
-    )
+    # The example's own name: the user's first apply.
+    job = example_job(ns, run, DRAFT, name=reconjob.example()["metadata"]["name"])
     name, spec = job["metadata"]["name"], job["spec"]
     client = stack.minio_client()
     truth = make_object(OBJECT)

@@ -14,11 +14,11 @@ import secrets
 from typing import Any
 
 from kubernetes import client, config
-from recon_cli.cluster_demo import capture, reconjob
+from recon_cli.cluster_demo import reconjob
 
-from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.reliability.runner_processes import oom_kill, runner_pids
-from tests.support.operator_process import condition, events, get, jobs, pods, status
+from tests.support.operator_process import condition, events, exit_codes, get, jobs, pods, status
 from tests.support.stack_handle import StackHandle, wait_for
 
 # What a finished job of the example's formats (glb, obj) leaves under its output prefix.
@@ -29,21 +29,9 @@ def submit(stack: StackHandle, installed: Installed, base: str, retries: int) ->
     """A ReconJob of the draft preset over a small synthetic capture; (name, uid)."""
     ns = installed.jobs_namespace
     name = f"{base}-{secrets.token_hex(3)}"
-    job = reconjob.customised(
-        reconjob.example(),
-        name=name,
-        namespace=ns,
-        input_prefix=f"{name}/capture/",
-        output_prefix=f"{name}/out/",
-        reconstruction=DRAFT,
-    )
+    job = example_job(ns, name, DRAFT)
     job["spec"]["retries"] = retries
-    spec = job["spec"]
-    minio = stack.minio_client()
-    capture.upload_synthetic_capture(
-        minio, spec["input"]["bucket"], spec["input"]["prefix"], "torus", size=CAPTURE_SIZE
-    )
-    capture.ensure_bucket(minio, spec["output"]["bucket"])
+    upload_synthetic(stack, job, "torus")
     reconjob.apply(stack, job)
     return name, str(wait_for(lambda: get(stack, ns, name)["metadata"].get("uid"), 30))
 
@@ -62,16 +50,6 @@ def runner_at(
 
     pid: int = wait_for(ready, 300, interval=0.1, what=f"{name}'s runner at {stage}")
     return pid
-
-
-def exit_codes(stack: StackHandle, ns: str, uid: str) -> list[int]:
-    codes = []
-    for pod in pods(stack, ns, f"recon.dev/reconjob-uid={uid}"):
-        for cs in pod["status"].get("containerStatuses") or ():
-            terminated = (cs.get("state") or {}).get("terminated")
-            if terminated:
-                codes.append(int(terminated["exitCode"]))
-    return sorted(codes)
 
 
 def output_names(stack: StackHandle, ns: str, name: str) -> list[str]:
@@ -97,7 +75,7 @@ def test_oom_killed_runner_is_retried_then_succeeds(
 
     st = wait_succeeded(stack, ns, name)
     assert st["attempts"] == 2, st
-    assert exit_codes(stack, ns, uid) == [0, 137]
+    assert exit_codes(stack, ns, name) == [0, 137]
     failed_pods = [e for e in events(stack, ns, name) if e["reason"] == "PodFailed"]
     assert len(failed_pods) == 1 and "exit code 137" in failed_pods[0]["message"], failed_pods
     # The second attempt's whole result, nothing half-written by the first beside it.
@@ -121,7 +99,7 @@ def test_oom_killed_on_every_attempt_fails_when_the_retries_run_out(
     assert failed is not None and failed["status"] == "True"
     assert failed["reason"] == "BackoffLimitExceeded", failed
     assert "backoff limit" in failed["message"], failed
-    assert exit_codes(stack, ns, uid) == [137, 137]
+    assert exit_codes(stack, ns, name) == [137, 137]
     warnings = [e["reason"] for e in events(stack, ns, name) if e["type"] == "Warning"]
     assert "BackoffLimitExceeded" in warnings, warnings
     assert output_names(stack, ns, name) == [], "a failed job leaves no partial outputs"

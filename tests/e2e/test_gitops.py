@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 from recon_api.constants import FINALIZER
-from recon_cli.cluster_demo import capture, reconjob, watch
+from recon_cli.cluster_demo import reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed
+from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.support.stack_handle import StackHandle, wait_for
 
 # kubectl's field managers (client-side apply, server-side apply, and its migration of
@@ -55,21 +55,9 @@ def test_reapply_server_side_apply_and_diff_show_no_drift(
 ) -> None:
     ns = installed.jobs_namespace
     run = f"gitops-{secrets.token_hex(3)}"
-    manifest = reconjob.customised(
-        reconjob.example(),
-        name=run,
-        namespace=ns,
-        input_prefix=f"{run}/capture/",
-        output_prefix=f"{run}/out/",
-        # Refinement long enough that the sync below lands while the runner is at work.
-        reconstruction={**DRAFT, "iterations": 150},
-    )
-    spec = manifest["spec"]
-    client = stack.minio_client()
-    capture.upload_synthetic_capture(
-        client, spec["input"]["bucket"], spec["input"]["prefix"], "block", size=CAPTURE_SIZE
-    )
-    capture.ensure_bucket(client, spec["output"]["bucket"])
+    # Refinement long enough that the sync below lands while the runner is at work.
+    manifest = example_job(ns, run, {**DRAFT, "iterations": 150})
+    upload_synthetic(stack, manifest, "block")
     assert reconjob.apply(stack, manifest) == f"reconjob.recon.dev/{run} created"
     created = reconjob.get(stack, ns, run)
 

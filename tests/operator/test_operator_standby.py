@@ -101,9 +101,7 @@ def test_the_standby_takes_over_the_queue_when_the_active_operator_dies(stack, p
         wait_for(lambda: status(stack, ns, "j0").get("phase") == "Running", 60)
         names = [f"j{i}" for i in range(1, 4)]
         apply(stack, ns, *(reconjob_manifest(n, "next/sleep1/") for n in names))
-        wait_for(
-            lambda: all(status(stack, ns, n).get("phase") == "Queued" for n in names), 60
-        )
+        wait_for(lambda: all(status(stack, ns, n).get("phase") == "Queued" for n in names), 60)
         assert standby.health() == {"standby": True}, "the standby stayed standby"
         assert lease_holder(stack, ns) == "op-a"
 

@@ -30,9 +30,9 @@ from tests.support.operator_process import (
     apply,
     condition,
     events,
+    exit_codes,
     get,
     jobs,
-    pods,
     prepare_namespace,
     reconjob_manifest,
     status,
@@ -93,17 +93,6 @@ def manifest(name: str, prefix: str, **spec: Any) -> dict[str, Any]:
     body = reconjob_manifest(name, prefix, **spec)
     body["spec"]["resources"]["gpus"] = 0
     return body
-
-
-def exit_codes(handle: StackHandle, ns: str, name: str) -> list[int]:
-    uid = get(handle, ns, name)["metadata"]["uid"]
-    codes = []
-    for pod in pods(handle, ns, f"recon.dev/reconjob-uid={uid}"):
-        for cs in pod["status"].get("containerStatuses") or ():
-            terminated = (cs.get("state") or {}).get("terminated")
-            if terminated:
-                codes.append(int(terminated["exitCode"]))
-    return sorted(codes)
 
 
 def output_names(handle: StackHandle, ns: str, name: str) -> list[str]:

@@ -247,6 +247,19 @@ def pods(stack: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
     return items
 
 
+def exit_codes(stack: Any, namespace: str, name: str) -> list[int]:
+    """The exit codes of the ReconJob's runner containers that have ended, sorted: one
+    per attempt whose pod is still there."""
+    uid = get(stack, namespace, name)["metadata"]["uid"]
+    codes = []
+    for pod in pods(stack, namespace, f"recon.dev/reconjob-uid={uid}"):
+        for cs in pod["status"].get("containerStatuses") or ():
+            terminated = (cs.get("state") or {}).get("terminated")
+            if terminated:
+                codes.append(int(terminated["exitCode"]))
+    return sorted(codes)
+
+
 def jobs(stack: Any, namespace: str) -> list[dict[str, Any]]:
     out = stack.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(out)["items"]

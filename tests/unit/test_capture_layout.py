@@ -20,33 +20,7 @@ from recon_api.capture_layout import (
     safe_relative_path,
 )
 
-W, H = 64, 48
-
-
-def rotation_z(angle: float) -> list[list[float]]:
-    c, s = math.cos(angle), math.sin(angle)
-    return [[c, -s, 0.0, 1.0], [s, c, 0.0, 2.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]
-
-
-def document(views: int = 6) -> dict[str, Any]:
-    return {
-        "camera_model": "PINHOLE",
-        "w": W,
-        "h": H,
-        "fl_x": 50.0,
-        "fl_y": 50.0,
-        "cx": 32.0,
-        "cy": 24.0,
-        "depth_unit_scale_factor": 0.001,
-        "frames": [
-            {
-                "file_path": f"images/view_{i:03d}.png",
-                "depth_file_path": f"depth/view_{i:03d}.png",
-                "transform_matrix": rotation_z(i * 0.5),
-            }
-            for i in range(views)
-        ],
-    }
+from tests.unit.conftest import H, W, capture_document
 
 
 def problems(doc: dict[str, Any], expected_views: int | None = 6) -> list[str]:
@@ -63,7 +37,7 @@ def only(doc: dict[str, Any], *needles: str, expected_views: int | None = 6) -> 
 
 
 def test_a_sound_document_parses_into_frames() -> None:
-    layout = parse_layout(document(), 6)
+    layout = parse_layout(capture_document(), 6)
     assert layout.ok and layout.frame_count == 6 and layout.depth_unit == 0.001
     frame = layout.frames[2]
     assert frame.colour == Intrinsics(50.0, 50.0, 32.0, 24.0, W, H)
@@ -91,10 +65,10 @@ def test_unreadable_documents(raw: bytes, needle: str) -> None:
 
 
 def test_frame_count_must_equal_expected_views_and_bounds_the_work() -> None:
-    doc = document()
+    doc = capture_document()
     doc["frames"].pop()
     only(doc, "transforms.json: frames: lists 5 frames but spec.input.expectedViews is 6")
-    doc = document()
+    doc = capture_document()
     doc["frames"] = doc["frames"] * 2000  # 12000 frames, all valid
     layout = parse_layout(doc, 6)
     assert len(layout.frames) == 6 and len(layout.paths()) == 12
@@ -105,9 +79,9 @@ def test_frame_count_must_equal_expected_views_and_bounds_the_work() -> None:
 
 
 def test_without_expected_views_every_frame_counts_and_none_is_a_problem() -> None:
-    assert len(parse_layout(document(9)).frames) == 9
-    only({**document(), "frames": []}, "frames: is empty", expected_views=None)
-    only({**document(), "frames": "all"}, "frames: must be a list", expected_views=None)
+    assert len(parse_layout(capture_document(9)).frames) == 9
+    only({**capture_document(), "frames": []}, "frames: is empty", expected_views=None)
+    only({**capture_document(), "frames": "all"}, "frames: must be a list", expected_views=None)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +104,7 @@ def test_without_expected_views_every_frame_counts_and_none_is_a_problem() -> No
 def test_path_rules(path: object, needle: str) -> None:
     _, why = safe_relative_path(path)
     assert why is not None and needle in why
-    doc = document()
+    doc = capture_document()
     doc["frames"][1]["mask_path"] = path
     only(doc, "transforms.json: frames[1].mask_path: ")
     assert needle in problems(doc)[0]
@@ -142,7 +116,7 @@ def test_dot_segments_are_normalised() -> None:
 
 
 def test_colour_and_depth_paths_are_required_mask_and_confidence_optional() -> None:
-    doc = document()
+    doc = capture_document()
     del doc["frames"][0]["file_path"]
     del doc["frames"][3]["depth_file_path"]
     doc["frames"][4].update(mask_path="masks/4.png", confidence_path=None)
@@ -172,7 +146,7 @@ def test_colour_and_depth_paths_are_required_mask_and_confidence_optional() -> N
     ],
 )
 def test_bad_matrices(matrix: object, needle: str) -> None:
-    doc = document()
+    doc = capture_document()
     doc["frames"][4]["transform_matrix"] = matrix
     only(doc, "transforms.json: frames[4].transform_matrix: ")
     assert needle in problems(doc)[0]
@@ -186,10 +160,10 @@ def test_one_tolerance_for_rotation_determinant_and_last_row() -> None:
         scaled = [[1 + error, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
         last_row = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [error, 0, 0, 1]]
         for matrix in (scaled, last_row):
-            doc = document(1)
+            doc = capture_document(1)
             doc["frames"][0]["transform_matrix"] = matrix
             assert (problems(doc, 1) == []) is accepted, (error, matrix)
-    doc = document(1)
+    doc = capture_document(1)
     doc["frames"][0]["transform_matrix"][3] = [inside, 0, 0, 1]
     pose = parse_layout(doc, 1).frames[0].transform_matrix
     assert pose is not None and pose[3] == (0.0, 0.0, 0.0, 1.0)  # handed on exact
@@ -220,7 +194,7 @@ def test_any_rigid_camera_pose_is_accepted(
         mul([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]], [[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]),
         [[1, 0, 0], [0, cx, -sx], [0, sx, cx]],
     )
-    doc = document(1)
+    doc = capture_document(1)
     rows = [[*r[0], t[0]], [*r[1], t[1]], [*r[2], t[2]], [0, 0, 0, 1]]
     doc["frames"][0]["transform_matrix"] = rows
     assert problems(doc, 1) == []
@@ -241,17 +215,17 @@ def test_any_rigid_camera_pose_is_accepted(
     ],
 )
 def test_intrinsics_must_be_positive_numbers(key: str, value: object) -> None:
-    doc = document()
+    doc = capture_document()
     doc[key] = value
     texts = problems(doc)
     assert texts and texts[0].startswith(f"transforms.json: {key}: must be")
-    doc = document()
+    doc = capture_document()
     doc["frames"][2][key] = value
     assert problems(doc)[0].startswith(f"transforms.json: frames[2].{key}: must be")
 
 
 def test_per_frame_intrinsics_override_and_missing_ones_are_named_per_frame() -> None:
-    doc = document(2)
+    doc = capture_document(2)
     doc["frames"][1].update(fl_x=40.0, cx=30.0)
     colour = parse_layout(doc, 2).frames[1].colour
     assert colour == Intrinsics(40.0, 50.0, 30.0, 24.0, W, H)
@@ -261,7 +235,7 @@ def test_per_frame_intrinsics_override_and_missing_ones_are_named_per_frame() ->
 
 
 def test_depth_intrinsics_are_the_colour_ones_scaled_to_the_depth_size() -> None:
-    doc = document()
+    doc = capture_document()
     doc.update(depth_w=16, depth_h=12)
     frame = parse_layout(doc, 6).frames[0]
     assert frame.depth == Intrinsics(12.5, 12.5, 8.0, 6.0, 16, 12)
@@ -269,7 +243,7 @@ def test_depth_intrinsics_are_the_colour_ones_scaled_to_the_depth_size() -> None
 
 
 def test_depth_size_and_intrinsics_per_frame_and_explicit() -> None:
-    doc = document(2)
+    doc = capture_document(2)
     doc["frames"][1].update(depth_w=32, depth_h=24, depth_cx=15.0)
     doc["depth_fl_y"] = 26.0
     first, second = parse_layout(doc, 2).frames
@@ -278,7 +252,7 @@ def test_depth_size_and_intrinsics_per_frame_and_explicit() -> None:
 
 
 def test_mask_takes_the_colour_size_confidence_the_depth_size() -> None:
-    doc = document(1)
+    doc = capture_document(1)
     doc.update(depth_w=32, depth_h=24)
     doc["frames"][0].update(mask_path="masks/0.png", confidence_path="confidence/0.png")
     refs = {r.kind: (r.path, r.size, r.where) for r in parse_layout(doc, 1).files()}
@@ -291,13 +265,13 @@ def test_mask_takes_the_colour_size_confidence_the_depth_size() -> None:
 
 
 def test_all_views_one_size_even_with_per_frame_overrides() -> None:
-    doc = document()
+    doc = capture_document()
     doc["frames"][3].update(w=W * 2, h=H * 2)
     only(doc, "transforms.json: frames[3]: image size 128x96 differs from frames[0] (64x48)")
 
 
 def test_camera_model_and_distortion() -> None:
-    doc = document()
+    doc = capture_document()
     doc["camera_model"] = "OPENCV_FISHEYE"
     doc["frames"][2]["k1"] = 0.1
     only(
@@ -305,13 +279,13 @@ def test_camera_model_and_distortion() -> None:
         "transforms.json: camera_model: 'OPENCV_FISHEYE' is not supported",
         "transforms.json: frames[2]: k1: lens distortion is not supported",
     )
-    doc = document()
+    doc = capture_document()
     doc.update(camera_model="OPENCV", k1=0, k2=0.0, p1=0, p2=0)
     assert problems(doc) == []
 
 
 def test_depth_scale_must_be_positive_and_defaults_to_millimetres() -> None:
-    doc = document()
+    doc = capture_document()
     doc["depth_unit_scale_factor"] = -1
     only(doc, "transforms.json: depth_unit_scale_factor: must be a positive number")
     del doc["depth_unit_scale_factor"]
@@ -319,7 +293,7 @@ def test_depth_scale_must_be_positive_and_defaults_to_millimetres() -> None:
 
 
 def test_every_problem_in_document_order() -> None:
-    doc = document()
+    doc = capture_document()
     doc["frames"].pop()
     doc["fl_x"] = -1
     doc["frames"][0]["file_path"] = "../x.png"

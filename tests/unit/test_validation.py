@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import math
 import re
 from typing import Any
 
@@ -28,13 +27,9 @@ from recon_operator.validation import (
     validate_capture,
 )
 
+from tests.unit.conftest import H, W, capture_document
+
 LIMITS = Limits(max_file_bytes=20 * 1024**2, max_total_bytes=200 * 1024**2)
-W, H = 64, 48
-
-
-def rotation_z(angle: float) -> list[list[float]]:
-    c, s = math.cos(angle), math.sin(angle)
-    return [[c, -s, 0.0, 1.0], [s, c, 0.0, 2.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]
 
 
 class Capture:
@@ -42,24 +37,7 @@ class Capture:
 
     def __init__(self, views: int = 6) -> None:
         self.views = views
-        self.doc: dict[str, Any] = {
-            "camera_model": "PINHOLE",
-            "w": W,
-            "h": H,
-            "fl_x": 50.0,
-            "fl_y": 50.0,
-            "cx": 32.0,
-            "cy": 24.0,
-            "depth_unit_scale_factor": 0.001,
-            "frames": [
-                {
-                    "file_path": f"images/view_{i:03d}.png",
-                    "depth_file_path": f"depth/view_{i:03d}.png",
-                    "transform_matrix": rotation_z(i * 0.5),
-                }
-                for i in range(views)
-            ],
-        }
+        self.doc: dict[str, Any] = capture_document(views)
         self.listing: dict[str, int] = {}
         self.headers: dict[str, bytes] = {}
         for i in range(views):
