@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from minio import Minio
 from PIL import Image
 from recon_operator import validation
 from recon_operator.capture_reader import (
@@ -23,6 +22,8 @@ from recon_operator.capture_reader import (
 from recon_operator.imageheader import HEADER_BYTES
 from recon_operator.validation import Limits, Problem
 
+from tests.support import captures
+from tests.support.recording_minio import RecordingMinio
 from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
@@ -66,23 +67,6 @@ def good_capture() -> dict[str, bytes]:
     return files
 
 
-def upload(client: Minio, bucket: str, prefix: str, files: dict[str, bytes]) -> None:
-    for path, data in files.items():
-        client.put_object(bucket, prefix + path, io.BytesIO(data), len(data))
-
-
-class RecordingMinio(Minio):
-    """The real client, noting each GET's range so the test can see no image is downloaded."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.gets: list[tuple[str, int, int]] = []
-
-    def get_object(self, bucket_name: str, object_name: str, *args: Any, **kwargs: Any) -> Any:
-        self.gets.append((object_name, kwargs.get("offset", 0), kwargs.get("length", 0)))
-        return super().get_object(bucket_name, object_name, *args, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def access(stack: StackHandle) -> StorageAccess:
     return StorageAccess(
@@ -122,7 +106,7 @@ def test_good_capture_is_read_with_header_sized_ranges_only(
 ) -> None:
     files = good_capture()
     files["images/view_001.png"] = png("RGB", padding=2_000_000)  # a large image
-    upload(stack.minio_client(), bucket, "good/", files)
+    captures.upload(stack.minio_client(), bucket, "good/", files)
     client = RecordingMinio(
         access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
     )
@@ -158,7 +142,7 @@ def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
     files["images/view_002.jpg"] = jpeg((W, H * 2), progressive=True)
     files["depth/view_001.png"] = png("I;16")  # at the colour resolution
     files["transforms.json"] = json.dumps(doc).encode()
-    upload(stack.minio_client(), bucket, "jpeg/", files)
+    captures.upload(stack.minio_client(), bucket, "jpeg/", files)
     client = RecordingMinio(
         access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
     )
@@ -187,7 +171,7 @@ def test_bad_capture_reports_every_problem(
     files["images/view_001.png"] = png("L")  # grayscale colour image
     files["depth/view_000.png"] = png("RGB")  # colour where depth belongs
     files["depth/view_002.png"] = b""  # an empty upload
-    upload(stack.minio_client(), bucket, "bad/", files)
+    captures.upload(stack.minio_client(), bucket, "bad/", files)
 
     assert check(access, bucket, "bad/") == [
         "transforms.json: frames[0].transform_matrix: rotation part is not orthonormal with "
@@ -208,7 +192,7 @@ def test_wrong_view_count_and_size_limits(
 ) -> None:
     files = good_capture()
     files["images/view_002.png"] = png("RGBA", padding=30_000)
-    upload(stack.minio_client(), bucket, "big/", files)
+    captures.upload(stack.minio_client(), bucket, "big/", files)
     problems = read_capture(
         open_client(access),
         bucket,
@@ -278,7 +262,7 @@ def test_transforms_json_is_parsed_once(
     doc = transforms()
     doc["notes"] = "x" * 2_000_000  # a large document that is still valid
     files["transforms.json"] = json.dumps(doc).encode()
-    upload(stack.minio_client(), bucket, "parsed-once/", files)
+    captures.upload(stack.minio_client(), bucket, "parsed-once/", files)
     parsed: list[int] = []
     parse = validation.parse_transforms
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from minio import Minio
 from PIL import Image
+
+from tests.support.recording_minio import RecordingMinio
 
 Files = dict[str, bytes]
 Doc = dict[str, Any]
@@ -130,23 +131,6 @@ def write_local(files: Files, root: Path) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     return root
-
-
-def upload(client: Minio, bucket: str, prefix: str, files: Files) -> None:
-    for path, data in files.items():
-        client.put_object(bucket, prefix + path, io.BytesIO(data), len(data))
-
-
-class CountingMinio(Minio):
-    """The real client, noting every GET (key, offset, length) it is asked for."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.gets: list[tuple[str, int, int]] = []
-
-    def get_object(self, bucket_name: str, object_name: str, *args: Any, **kwargs: Any) -> Any:
-        self.gets.append((object_name, kwargs.get("offset", 0), kwargs.get("length", 0)))
-        return super().get_object(bucket_name, object_name, *args, **kwargs)
 
 
 # ------------------------------------------------------------------ scenarios
@@ -569,7 +553,7 @@ def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[
 
     settings = Settings()
     limits = Limits(settings.max_file_bytes, settings.max_total_bytes)
-    client = CountingMinio(
+    client = RecordingMinio(
         os.environ["MINIO_ENDPOINT"],
         access_key=os.environ["MINIO_ACCESS_KEY"],
         secret_key=os.environ["MINIO_SECRET_KEY"],

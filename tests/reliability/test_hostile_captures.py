@@ -25,11 +25,9 @@ from hostile_captures import (
     OPERATOR_SCENARIOS,
     RUNNER_SCENARIOS,
     VIEWS,
-    CountingMinio,
     RunnerScenario,
     Scenario,
     base_capture,
-    upload,
     write_local,
 )
 from kubernetes import client
@@ -49,6 +47,9 @@ from recon_operator.validation import Limits, format_problems
 from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 
+from tests.support import captures
+from tests.support.operator_process import create_credentials_secret
+from tests.support.recording_minio import RecordingMinio
 from tests.support.stack_handle import StackHandle
 
 pytestmark = pytest.mark.stack
@@ -74,15 +75,15 @@ def bucket(stack: StackHandle) -> Iterator[str]:
     minio = stack.minio_client()
     name = f"hostile-{uuid.uuid4().hex[:8]}"
     minio.make_bucket(name)
-    upload(minio, name, BASELINE, base_capture())
+    captures.upload(minio, name, BASELINE, base_capture())
     yield name
     for obj in minio.list_objects(name, recursive=True):
         minio.remove_object(name, obj.object_name)
     minio.remove_bucket(name)
 
 
-def counting_client(stack: StackHandle) -> CountingMinio:
-    return CountingMinio(
+def counting_client(stack: StackHandle) -> RecordingMinio:
+    return RecordingMinio(
         stack.minio_endpoint,
         access_key=stack.minio_access_key,
         secret_key=stack.minio_secret_key,
@@ -106,8 +107,8 @@ def test_operator_refuses_hostile_capture(
 ) -> None:
     prefix = f"{scenario.name}/"
     minio = stack.minio_client()
-    upload(minio, bucket, prefix, scenario.build(base_capture()))
-    upload(minio, bucket, "", scenario.extra)
+    captures.upload(minio, bucket, prefix, scenario.build(base_capture()))
+    captures.upload(minio, bucket, "", scenario.extra)
     limits = Limits(*scenario.limits) if scenario.limits else DEFAULT_LIMITS
     counting = counting_client(stack)
 
@@ -137,7 +138,11 @@ def _peak_rss_growth(stack: StackHandle, bucket: str, prefix: str) -> dict[str, 
         "MINIO_ACCESS_KEY": stack.minio_access_key,
         "MINIO_SECRET_KEY": stack.minio_secret_key,
         "PYTHONPATH": os.pathsep.join(
-            [str(HERE), *(str(HERE.parents[1] / p) for p in ("api", "operator", "runner"))]
+            [
+                str(HERE),
+                str(HERE.parents[1]),
+                *(str(HERE.parents[1] / p) for p in ("api", "operator", "runner")),
+            ]
         ),
     }
     out = subprocess.run(
@@ -156,7 +161,7 @@ def _peak_rss_growth(stack: StackHandle, bucket: str, prefix: str) -> dict[str, 
 def test_validation_memory_stays_bounded(stack: StackHandle, bucket: str, name: str) -> None:
     scenario = next(s for s in OPERATOR_SCENARIOS if s.name == name)
     prefix = f"mem-{name}/"
-    upload(stack.minio_client(), bucket, prefix, scenario.build(base_capture()))
+    captures.upload(stack.minio_client(), bucket, prefix, scenario.build(base_capture()))
 
     result = _peak_rss_growth(stack, bucket, prefix)
 
@@ -250,29 +255,12 @@ def test_credentials_secret_missing_or_wrong(stack: StackHandle, bucket: str) ->
             f"credentials Secret {namespace}/minio-credentials not found "
             "(it needs keys accessKey and secretKey)"
         )
-        stack.kubectl(
-            "create",
-            "secret",
-            "generic",
-            "half",
-            "-n",
-            namespace,
-            "--from-literal=accessKey=" + stack.minio_access_key,
-        )
+        create_credentials_secret(stack, namespace, "half", secret_key="")
         with pytest.raises(CredentialsUnavailable) as half:
             storage_access("half", namespace, secret_data("half"), stack.minio_endpoint, False)
         assert "has no key secretKey" in half.value.message
         wrong = "wrong-" + uuid.uuid4().hex
-        stack.kubectl(
-            "create",
-            "secret",
-            "generic",
-            "wrong",
-            "-n",
-            namespace,
-            "--from-literal=accessKey=" + stack.minio_access_key,
-            "--from-literal=secretKey=" + wrong,
-        )
+        create_credentials_secret(stack, namespace, "wrong", secret_key=wrong)
         access = storage_access(
             "wrong", namespace, secret_data("wrong"), stack.minio_endpoint, False
         )
@@ -296,7 +284,7 @@ def test_runner_refuses_what_only_decoding_shows(
 ) -> None:
     files = scenario.build(base_capture())
     prefix = f"runner-{scenario.name}/"
-    upload(stack.minio_client(), bucket, prefix, files)
+    captures.upload(stack.minio_client(), bucket, prefix, files)
     found = [
         str(p)
         for p in read_capture(
@@ -324,7 +312,7 @@ def test_operator_refuses_decompression_bomb_before_admission(
     decompression bombs (and 10000x10000 ones decode at gigabyte scale): the operator
     refuses them by their pixel count, naming every file, before any GPU is requested."""
     files = BOMB.build(base_capture())
-    upload(stack.minio_client(), bucket, "bomb/", files)
+    captures.upload(stack.minio_client(), bucket, "bomb/", files)
     found = read_capture(
         stack.minio_client(), bucket, "bomb/", expected_views=VIEWS, limits=DEFAULT_LIMITS
     )
@@ -353,7 +341,7 @@ def test_huge_path_gives_a_bounded_message(stack: StackHandle, bucket: str) -> N
     d = json.loads(files["transforms.json"])
     d["frames"][0]["file_path"] = "../" + "a" * 100_000
     d["frames"][1]["depth_file_path"] = "/" + "b" * 100_000
-    upload(
+    captures.upload(
         stack.minio_client(),
         bucket,
         "long-path/",
