@@ -24,8 +24,9 @@ from recon_runner.fusion import compact
 from recon_runner.hole_fill import membrane
 from recon_runner.mesh import Mesh
 from recon_runner.render import Renderer
-from recon_runner.surface_border import clean_border, twin_faces
+from recon_runner.surface_border import clean_border, components, edge_neighbours, twin_faces
 from recon_runner.surface_query import face_areas
+from recon_runner.tangles import cut_out_tangles
 from recon_runner.targets import Targets
 
 BoolArray = npt.NDArray[np.bool_]
@@ -132,15 +133,25 @@ def observed_surface(
             filled_area=0.0,
             removed_area=float(areas[~keep].sum()),
         )
-    fixed = np.zeros(len(mesh.vertices), dtype=bool)
-    fixed[mesh.faces[keep].reshape(-1)] = True
-    vertices = membrane(mesh.vertices, mesh.faces, fixed).astype(np.float32)
-    filled_mesh = Mesh(vertices, mesh.faces.copy())
+    # Folds that decimation left are cut out and closed first (`tangles`): no fill over
+    # them could be watertight. An observed face on a fold goes with it.
+    vertices, faces, origin = cut_out_tangles(mesh.vertices, mesh.faces)
+    keep = (origin >= 0) & keep[origin.clip(0)]
+    # A part that shares no edge with any observed face (a closed bubble a fold leaves
+    # behind, pinned only at vertices) has nothing to span: the membrane would shrink it
+    # onto itself. It goes, as it would without closeHoles.
+    parts = components(edge_neighbours(faces), np.ones(len(faces), dtype=bool))
+    anchored = np.isin(parts, parts[keep])
+    faces, keep = faces[anchored], keep[anchored]
+    fixed = np.zeros(len(vertices), dtype=bool)
+    fixed[faces[keep].reshape(-1)] = True
+    vertices = membrane(vertices, faces, fixed).astype(np.float32)
+    filled_mesh = compact(Mesh(vertices, faces.astype(mesh.faces.dtype)))
     filled_areas = face_areas(filled_mesh.vertices, filled_mesh.faces)
     return ObservedSurface(
         mesh=filled_mesh,
         filled=~keep,
-        observed_area=observed_area,
+        observed_area=float(filled_areas[keep].sum()),
         filled_area=float(filled_areas[~keep].sum()),
         removed_area=0.0,
     )
