@@ -13,7 +13,7 @@ from typing import Any
 
 from recon_api.constants import Phase
 
-from recon_operator import jobwatch
+from recon_operator import eviction, jobwatch, kueue
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
 
@@ -24,8 +24,25 @@ POD = "pod"
 async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) -> None:
     """Bring the ReconJob's status in step with one event of its Job or pod."""
     uid = known.job.uid
+    if kind == JOB and kueue.handed_over(known.job):
+        # Kueue decides Queued or Running by suspending or unsuspending the Job.
+        workload = rt.registry.workload(uid)
+        step = kueue.from_job(
+            known.job, dict(body), workload, rt.settings.kueue_default_queue, utcnow()
+        )
+        latest = await rt.apply(known.body, step) if step else known
+        if latest is None:
+            return
+        if kueue.evicted(known.job, latest.job):
+            await stopped_by_kueue(rt, latest)
+            return
+        if step and latest.job.status.phase == Phase.RUNNING:
+            await replay_early(rt, uid)
+        known = latest
     if known.job.status.phase == Phase.QUEUED:
-        rt.early.setdefault(uid, {})[kind] = body  # the admission is being recorded
+        # The admission is being recorded, or Kueue has not admitted the job (yet, or again).
+        if not _finished_pod(kind, body):
+            rt.early.setdefault(uid, {})[kind] = body
         return
     if kind == JOB:
         await rt.apply(known.body, jobwatch.from_job(known.job, dict(body), utcnow()))
@@ -34,6 +51,25 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     if job_name != known.job.status.job_name:
         return
     await rt.apply(known.body, jobwatch.from_pod(known.job, dict(body), utcnow()))
+
+
+def _finished_pod(kind: str, body: Mapping[str, Any]) -> bool:
+    """A pod of an earlier, stopped run (Kueue's eviction): nothing to replay later."""
+    if kind != POD:
+        return False
+    phase = (body.get("status") or {}).get("phase")
+    return bool((body.get("metadata") or {}).get("deletionTimestamp")) or phase in (
+        "Succeeded",
+        "Failed",
+    )
+
+
+async def stopped_by_kueue(rt: Runtime, known: Known) -> None:
+    """Kueue suspended the Job: the Job controller stops the runner (SIGTERM, exit 143);
+    once its pods are gone, the attempt's partial outputs are removed, as on a cancel, so
+    the next admission starts clean."""
+    rt.early.pop(known.job.uid, None)
+    await eviction.clean_up(rt, known)
 
 
 async def replay_early(rt: Runtime, uid: str) -> None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from recon_api.constants import Phase
 from recon_api.models import ReconJob
 
+from recon_operator import kueue
 from recon_operator.queue import Entry
 
 
@@ -44,6 +45,8 @@ def _entry(job: ReconJob) -> Entry:
         created=str(meta.get("creationTimestamp", "")),
         phase=job.status.phase,
         queue_position=job.status.queue_position,
+        kueue_queue=kueue.queue_name(job, ""),
+        kueue_handed_over=kueue.handed_over(job),
     )
 
 
@@ -52,6 +55,8 @@ class Registry:
         self._known: dict[str, Known] = {}
         self._gone: set[str] = set()
         self._cancelling: set[str] = set()
+        # The latest Kueue Workload of each handed-over job: Kueue's words for its status.
+        self._workloads: dict[str, Mapping[str, Any]] = {}
 
     def observe(self, body: Mapping[str, Any]) -> Known | None:
         """Take a body unless an equal or newer one is already known; returns what is
@@ -83,6 +88,7 @@ class Registry:
 
     def forget(self, uid: str) -> None:
         self._known.pop(uid, None)
+        self._workloads.pop(uid, None)
         self._cancelling.discard(uid)
         self._gone.add(uid)
 
@@ -100,6 +106,22 @@ class Registry:
         for known in self._known.values():
             counts[known.entry.phase] = counts.get(known.entry.phase, 0) + 1
         return counts
+
+    def by_job_name(self, namespace: str, job_name: str) -> Known | None:
+        """The ReconJob whose child Job this is (Job names are deterministic and unique per
+        namespace)."""
+        for known in self._known.values():
+            meta = known.job.metadata
+            if meta.get("namespace") == namespace and known.job.status.job_name == job_name:
+                return known
+        return None
+
+    def observe_workload(self, uid: str, workload: Mapping[str, Any]) -> None:
+        if uid in self._known:
+            self._workloads[uid] = dict(workload)
+
+    def workload(self, uid: str) -> Mapping[str, Any] | None:
+        return self._workloads.get(uid)
 
     def mark_cancelling(self, uid: str) -> None:
         """From now on the Job's and pods' dying breaths must not read as a failure."""
