@@ -191,6 +191,10 @@ class Admission:
             if recorded is None or not kueue.handed_over(recorded.job):
                 await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
                 return Launch.SKIPPED
+            workload = self.rt.registry.workload(uid)
+            if workload is not None:
+                # Kueue's Workload came before the hand-over was recorded.
+                await self._write(uid, lambda k: kueue.from_workload(k.job, workload, utcnow()))
             await children.replay_early(self.rt, uid)
             return Launch.STARTED
         recorded = await self._write(uid, lambda k: lifecycle.admitted(k.job, name, utcnow()))

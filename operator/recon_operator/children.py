@@ -8,6 +8,7 @@ the admission is recorded; otherwise `Scheduled=False` would be lost for good.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,11 +20,15 @@ from recon_operator.runtime import Runtime, utcnow
 
 JOB = "job"
 POD = "pod"
+# Post-eviction clean-ups in flight (held so they are not garbage-collected midway).
+_cleanups: set[asyncio.Task[None]] = set()
 
 
 async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) -> None:
     """Bring the ReconJob's status in step with one event of its Job or pod."""
     uid = known.job.uid
+    if not rt.registry.current_child(uid, kind, body):
+        return  # a held event replayed after a newer one was followed
     if kind == JOB and kueue.handed_over(known.job):
         # Kueue decides Queued or Running by suspending or unsuspending the Job.
         workload = rt.registry.workload(uid)
@@ -67,9 +72,12 @@ def _finished_pod(kind: str, body: Mapping[str, Any]) -> bool:
 async def stopped_by_kueue(rt: Runtime, known: Known) -> None:
     """Kueue suspended the Job: the Job controller stops the runner (SIGTERM, exit 143);
     once its pods are gone, the attempt's partial outputs are removed, as on a cancel, so
-    the next admission starts clean."""
+    the next admission starts clean. That wait runs beside the Job's handler, which must
+    stay free to follow the next admission."""
     rt.early.pop(known.job.uid, None)
-    await eviction.clean_up(rt, known)
+    task = asyncio.create_task(eviction.clean_up(rt, known))
+    _cleanups.add(task)
+    task.add_done_callback(_cleanups.discard)
 
 
 async def replay_early(rt: Runtime, uid: str) -> None:

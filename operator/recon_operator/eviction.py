@@ -43,6 +43,13 @@ async def wait_for_runner_stop(rt: Runtime, known: Known) -> bool:
 
 async def clean_up(rt: Runtime, known: Known) -> None:
     """Wait for the runner, then remove the partial outputs; the Event says how many."""
+    try:
+        await _clean_up(rt, known)
+    except Exception:  # runs as a task of its own: nobody else would see it fail
+        log.exception("cleaning up after the eviction of %s failed", known.job.uid)
+
+
+async def _clean_up(rt: Runtime, known: Known) -> None:
     if not await wait_for_runner_stop(rt, known):
         return
     job = known.job

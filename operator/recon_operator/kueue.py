@@ -137,10 +137,26 @@ def hand_over(job: ReconJob, job_name: str, queue: str, now: datetime) -> Transi
     )
 
 
+def admitted_message(workload: Json | None, job_name: str) -> str:
+    where = cluster_queue(workload)
+    told = f"admitted by Kueue (ClusterQueue {where})" if where else "admitted by Kueue"
+    return f"{told}; Job {job_name}"
+
+
 def from_workload(job: ReconJob, workload: Json, now: datetime) -> Transition:
     """While the job waits: Kueue's reason in the Admitted=False message; an Event when it
-    changes, so `kubectl describe` shows what Kueue said and when."""
-    if job.status.phase != Phase.QUEUED or not handed_over(job):
+    changes, so `kubectl describe` shows what Kueue said and when. Once running: the
+    ClusterQueue that admitted it, should the Job's event have come first."""
+    if not handed_over(job):
+        return Transition()
+    if job.status.phase == Phase.RUNNING and cluster_queue(workload) and job.status.job_name:
+        message = admitted_message(workload, job.status.job_name)
+        return (
+            StatusChange(job, now)
+            .condition(ConditionType.ADMITTED, True, ADMITTED, message)
+            .result()
+        )
+    if job.status.phase != Phase.QUEUED:
         return Transition()
     queue = str((workload.get("spec") or {}).get("queueName") or "")
     message = waiting_message(workload, queue)
@@ -163,17 +179,16 @@ def from_job(
     name = str((batch_job.get("metadata") or {}).get("name", ""))
     change = StatusChange(job, now)
     if job.status.phase == Phase.QUEUED and not suspended:
-        where = cluster_queue(workload)
-        message = f"admitted by Kueue (ClusterQueue {where})" if where else "admitted by Kueue"
+        message = admitted_message(workload, name)
         change.set_phase(Phase.RUNNING).set("jobName", name)
         if job.status.started_at is None:
             change.set("startedAt", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
         if job.status.attempts is None:
             change.set("attempts", 0)
         return (
-            change.condition(ConditionType.ADMITTED, True, ADMITTED, f"{message}; Job {name}")
+            change.condition(ConditionType.ADMITTED, True, ADMITTED, message)
             .condition(ConditionType.SCHEDULED, "Unknown", "Pending", "waiting for the scheduler")
-            .note("Admitted", f"{message}; Job {name} unsuspended")
+            .note("Admitted", f"{message} unsuspended")
             .result()
         )
     if job.status.phase == Phase.RUNNING and suspended:

@@ -185,6 +185,19 @@ def test_a_job_the_operator_admitted_is_not_kueues() -> None:
     assert not kueue.from_job(job, batch_job(True), None, "", T0)
 
 
+def test_a_late_workload_event_names_the_cluster_queue_of_a_running_job() -> None:
+    job = handed()
+    running = apply_status(job, kueue.from_job(job, batch_job(False), None, "", T0).patch)
+    cond = next(c for c in running.status.conditions if c.type == "Admitted")
+    assert "ClusterQueue" not in cond.message
+    later = kueue.from_workload(running, workload(cluster_queue="gpus"), T0)
+    after = apply_status(running, later.patch)
+    cond = next(c for c in after.status.conditions if c.type == "Admitted")
+    assert (cond.status, cond.reason) == ("True", "AdmittedByKueue")
+    assert "ClusterQueue gpus" in cond.message and not later.notes
+    assert after.status.phase == Phase.RUNNING
+
+
 def test_the_owner_job_of_a_workload() -> None:
     assert kueue.owner_job_name(workload()) == "chair-001-recon"
     assert kueue.owner_job_name({"metadata": {"ownerReferences": []}}) is None
