@@ -372,14 +372,17 @@ def _module_gomod(c: Component, env: dict[str, str]) -> Path:
 
 
 def main() -> int:
-    """`python -m recon_stack.binaries`: build (or find) everything, print the paths."""
+    """`python -m recon_stack.binaries [--kueue]`: build (or find) everything, print the
+    paths; with --kueue, Kueue's manager too."""
     try:
         paths = resolve_binaries(build=True)
+        if "--kueue" in sys.argv[1:]:
+            paths["kueue-manager"] = resolve_kueue(build=True)
     except BinaryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    for name in ALL_BINARIES:
-        print(f"{name}\t{paths[name]}")
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
     return 0
 
 
