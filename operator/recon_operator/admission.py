@@ -67,7 +67,6 @@ class Admission:
         self.position_interval = position_interval
         self._failures = 0
         self._last_sweep = float("-inf")
-        self._locks: dict[str, asyncio.Lock] = {}
         # Set when the queue may have moved: the position writer takes a pass.
         self._positions_due = asyncio.Event()
         self.ready = False
@@ -208,19 +207,8 @@ class Admission:
     async def _write(
         self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
     ) -> Known | None:
-        """Decide from the latest known status and apply, one write per job at a time (the
-        admission and the position writer both write queued jobs)."""
-        lock = self._locks.setdefault(uid, asyncio.Lock())
-        try:
-            async with lock:
-                known = self.rt.registry.get(uid)
-                if known is None:
-                    return None
-                applied = await self.rt.apply(known.body, decide(known), background=background)
-                return applied or self.rt.registry.get(uid)
-        finally:
-            if not lock.locked() and self._locks.get(uid) is lock:
-                del self._locks[uid]
+        """`Runtime.write`: the admission and the position writer both write queued jobs."""
+        return await self.rt.write(uid, decide, background=background)
 
     async def _create(self, obj: dict[str, Any], uid: str) -> None:
         self.rt.metrics.api_writes.labels(kind="create").inc()

@@ -15,6 +15,7 @@ from typing import Any
 from recon_api.constants import Phase
 
 from recon_operator import eviction, jobwatch, kueue
+from recon_operator.lifecycle import Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
 
@@ -25,37 +26,43 @@ _cleanups: set[asyncio.Task[None]] = set()
 
 
 async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) -> None:
-    """Bring the ReconJob's status in step with one event of its Job or pod."""
+    """Bring the ReconJob's status in step with one event of its Job or pod. Each step is
+    decided from the latest status under the job's write lock (`Runtime.write`)."""
     uid = known.job.uid
     if not rt.registry.current_child(uid, kind, body):
         return  # a held event replayed after a newer one was followed
+    child = dict(body)
     if kind == JOB and kueue.handed_over(known.job):
         # Kueue decides Queued or Running by suspending or unsuspending the Job.
-        workload = rt.registry.workload(uid)
-        step = kueue.from_job(
-            known.job, dict(body), workload, rt.settings.kueue_default_queue, utcnow()
-        )
-        latest = await rt.apply(known.body, step) if step else known
-        if latest is None:
+        seen: list[Known] = []
+
+        def decide(latest: Known) -> Transition:
+            seen.append(latest)
+            workload = rt.registry.workload(uid)
+            default = rt.settings.kueue_default_queue
+            return kueue.from_job(latest.job, child, workload, default, utcnow())
+
+        after = await rt.write(uid, decide)
+        if after is None or not seen:
             return
-        if kueue.evicted(known.job, latest.job):
-            await stopped_by_kueue(rt, latest)
+        if kueue.evicted(seen[0].job, after.job):
+            await stopped_by_kueue(rt, after)
             return
-        if step and latest.job.status.phase == Phase.RUNNING:
+        if seen[0].job.status.phase == Phase.QUEUED and after.job.status.phase == Phase.RUNNING:
             await replay_early(rt, uid)
-        known = latest
+        known = after
     if known.job.status.phase == Phase.QUEUED:
         # The admission is being recorded, or Kueue has not admitted the job (yet, or again).
         if not _finished_pod(kind, body):
             rt.early.setdefault(uid, {})[kind] = body
         return
     if kind == JOB:
-        await rt.apply(known.body, jobwatch.from_job(known.job, dict(body), utcnow()))
+        await rt.write(uid, lambda latest: jobwatch.from_job(latest.job, child, utcnow()))
         return
     job_name = (body.get("metadata", {}).get("labels") or {}).get("job-name")
     if job_name != known.job.status.job_name:
         return
-    await rt.apply(known.body, jobwatch.from_pod(known.job, dict(body), utcnow()))
+    await rt.write(uid, lambda latest: jobwatch.from_pod(latest.job, child, utcnow()))
 
 
 def _finished_pod(kind: str, body: Mapping[str, Any]) -> bool:

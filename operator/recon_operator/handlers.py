@@ -316,7 +316,10 @@ async def workload_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, *
     if known is None or rt.registry.cancelling(known.job.uid):
         return
     rt.registry.observe_workload(known.job.uid, body)
-    await rt.apply(known.body, kueue.from_workload(known.job, body, utcnow()))
+    workload = dict(body)
+    await rt.write(
+        known.job.uid, lambda latest: kueue.from_workload(latest.job, workload, utcnow())
+    )
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)

@@ -191,6 +191,15 @@ def from_job(
             .note("Admitted", f"{message} unsuspended")
             .result()
         )
+    if job.status.phase == Phase.RUNNING and not suspended:
+        # Every event of the running Job confirms Kueue's admission: a status write decided
+        # from an older copy (the Workload's words while it still waited) is corrected here.
+        current = conditions.find(job.status.conditions, ConditionType.ADMITTED)
+        settled = current is not None and (current.status, current.reason) == ("True", ADMITTED)
+        if cluster_queue(workload) or not settled:
+            message = admitted_message(workload, name)
+            change.condition(ConditionType.ADMITTED, True, ADMITTED, message)
+        return change.result()
     if job.status.phase == Phase.RUNNING and suspended:
         evicted = eviction(workload)
         reason, detail = evicted if evicted is not None else ("Suspended", "")

@@ -11,6 +11,7 @@ from recon_api.constants import KUEUE_QUEUE_LABEL, Phase
 from recon_api.models import ReconJob
 from recon_operator import jobspec, kueue
 from recon_operator.queue import Entry, plan, recorded_positions
+from recon_operator.registry import Registry
 from recon_operator.settings import Settings, SettingsError
 
 from tests.support.reconjobs import T0, apply_status, body, reconjob
@@ -198,6 +199,20 @@ def test_a_late_workload_event_names_the_cluster_queue_of_a_running_job() -> Non
     assert after.status.phase == Phase.RUNNING
 
 
+def test_a_running_jobs_event_corrects_an_admitted_condition_written_from_an_older_copy() -> None:
+    job = handed()
+    running = apply_status(job, kueue.from_job(job, batch_job(False), None, "", T0).patch)
+    # A write decided while the Workload still waited lands after the admission.
+    stale = kueue.from_workload(job, workload(PENDING), T0)
+    mixed = apply_status(running, {"conditions": stale.patch["conditions"]})
+    assert mixed.status.phase == Phase.RUNNING
+    fixed = apply_status(mixed, kueue.from_job(mixed, batch_job(False), None, "", T0).patch)
+    cond = next(c for c in fixed.status.conditions if c.type == "Admitted")
+    assert (cond.status, cond.reason) == ("True", "AdmittedByKueue")
+    again = kueue.from_job(fixed, batch_job(False), None, "", T0)
+    assert not again, "nothing to write once settled"
+
+
 def test_the_owner_job_of_a_workload() -> None:
     assert kueue.owner_job_name(workload()) == "chair-001-recon"
     assert kueue.owner_job_name({"metadata": {"ownerReferences": []}}) is None
@@ -208,3 +223,21 @@ def test_the_default_queue_setting_is_checked() -> None:
     assert settings.kueue_default_queue == "team-a"
     with pytest.raises(SettingsError, match="RECON_KUEUE_DEFAULT_QUEUE_NAME"):
         Settings.from_env({"RECON_KUEUE_DEFAULT_QUEUE_NAME": "Not A Queue"})
+
+
+def test_the_registry_finds_a_workloads_reconjob_before_its_job_name_is_recorded() -> None:
+    registry = Registry()
+    registry.observe(body())
+    known = registry.by_job_name("studio", "chair-001-recon")
+    assert known is not None and known.job.status.job_name is None
+    assert registry.by_job_name("other-namespace", "chair-001-recon") is None
+
+
+def test_a_held_child_event_older_than_one_followed_is_stale() -> None:
+    registry = Registry()
+    newer = {"metadata": {"resourceVersion": "20"}}
+    older = {"metadata": {"resourceVersion": "10"}}
+    assert registry.current_child("uid", "job", newer)
+    assert not registry.current_child("uid", "job", older)
+    assert registry.current_child("uid", "pod", older), "kinds are apart"
+    assert registry.current_child("uid", "job", newer), "the same version again is current"
