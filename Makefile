@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv binaries lint typecheck check test test-unit test-stack demo crds bench clean
+.PHONY: all venv binaries binaries-kueue lint typecheck check test test-unit test-stack demo crds bench clean
 
 all: test
 
@@ -23,6 +23,11 @@ venv: $(STAMP)
 binaries: venv
 	$(BIN)/python -m recon_stack.binaries
 
+# Kueue's manager too, for the tests against the real Kueue (tests/kueue); the demo needs
+# none of it.
+binaries-kueue: venv
+	$(BIN)/python -m recon_stack.binaries --kueue
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,7 +37,7 @@ typecheck: venv
 
 check: lint typecheck
 
-test: check binaries
+test: check binaries binaries-kueue
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: venv

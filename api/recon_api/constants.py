@@ -22,6 +22,10 @@ CANCEL_CONFIRMED = "confirmed"
 FINALIZER = f"{GROUP}/cleanup"
 # A Secret serves as storage credentials only when it carries this label set to "true".
 STORAGE_CREDENTIALS_LABEL = f"{GROUP}/storage-credentials"
+# Kueue's own labels: a ReconJob carrying the queue name is admitted by Kueue (its child Job
+# carries both labels, Kueue's documented batch/v1 Job integration).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 
 class Phase(StrEnum):

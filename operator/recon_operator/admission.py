@@ -32,7 +32,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Phase
 
-from recon_operator import cancel, children, jobspec, lifecycle, queue, stale
+from recon_operator import cancel, children, jobspec, kueue, lifecycle, queue, stale
 from recon_operator.cluster import NotOwnedError, namespace_gone
 from recon_operator.lifecycle import StatusChange, Transition
 from recon_operator.registry import Known
@@ -67,7 +67,6 @@ class Admission:
         self.position_interval = position_interval
         self._failures = 0
         self._last_sweep = float("-inf")
-        self._locks: dict[str, asyncio.Lock] = {}
         # Set when the queue may have moved: the position writer takes a pass.
         self._positions_due = asyncio.Event()
         self.ready = False
@@ -112,8 +111,20 @@ class Admission:
             self._last_sweep = time.monotonic()
             await self.sweep()
         entries = self.rt.registry.entries()
-        plan = queue.plan(entries, self.rt.settings.max_running_jobs)
+        plan = queue.plan(
+            entries, self.rt.settings.max_running_jobs, self.rt.settings.kueue_default_queue
+        )
         sleep = SWEEP_INTERVAL
+        for entry, queue_name in plan.hand_over:
+            # Kueue's jobs wait in Kueue's queues, not in this one: each is handed over on
+            # its own, and one that cannot be created now holds up no other.
+            known = self.rt.registry.get(entry.uid)
+            if known is None or self.rt.registry.cancelling(entry.uid):
+                continue
+            if known.body["metadata"].get("deletionTimestamp"):
+                continue
+            if await self.launch(known, kueue_queue=queue_name) is Launch.FAILED:
+                sleep = min(sleep, RETRY_FIRST * 2 ** min(self._failures, 4))
         for entry in plan.admit:
             known = self.rt.registry.get(entry.uid)
             if known is None or self.rt.registry.cancelling(entry.uid):
@@ -131,8 +142,9 @@ class Admission:
         self.rt.metrics.set_phases(self.rt.registry.count_by_phase())
         return sleep
 
-    async def launch(self, known: Known) -> Launch:
-        """Create the per-job RBAC and the Job, then record the admission."""
+    async def launch(self, known: Known, kueue_queue: str | None = None) -> Launch:
+        """Create the per-job RBAC and the Job, then record the admission; for Kueue
+        (``kueue_queue``), the Job suspended in that LocalQueue, recorded as handed over."""
         job = known.job
         uid = job.uid
         name = jobspec.child_name(job.metadata["name"])
@@ -144,7 +156,8 @@ class Admission:
                 self._create(jobspec.build_role(job), uid),
             )
             await self._create_binding(jobspec.build_role_binding(job), uid)
-            await self._create(jobspec.build_job(job, self.rt.settings), uid)
+            labels = None if kueue_queue is None else kueue.job_labels(job, kueue_queue)
+            await self._create(jobspec.build_job(job, self.rt.settings, labels), uid)
             if self.rt.registry.cancelling(uid):
                 # Cancelled while the Job was being created: the cancel already deleted
                 # by name, perhaps before the Job existed.
@@ -170,6 +183,19 @@ class Admission:
             # the Job goes, and the admission is not written over the finished status.
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
             return Launch.SKIPPED
+        if kueue_queue is not None:
+            recorded = await self._write(
+                uid, lambda k: kueue.hand_over(k.job, name, kueue_queue, utcnow())
+            )
+            if recorded is None or not kueue.handed_over(recorded.job):
+                await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
+                return Launch.SKIPPED
+            workload = self.rt.registry.workload(uid)
+            if workload is not None:
+                # Kueue's Workload came before the hand-over was recorded.
+                await self._write(uid, lambda k: kueue.from_workload(k.job, workload, utcnow()))
+            await children.replay_early(self.rt, uid)
+            return Launch.STARTED
         recorded = await self._write(uid, lambda k: lifecycle.admitted(k.job, name, utcnow()))
         if recorded is None or recorded.job.status.phase != Phase.RUNNING:
             # Cancelled or deleted while the admission was being written.
@@ -181,19 +207,8 @@ class Admission:
     async def _write(
         self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
     ) -> Known | None:
-        """Decide from the latest known status and apply, one write per job at a time (the
-        admission and the position writer both write queued jobs)."""
-        lock = self._locks.setdefault(uid, asyncio.Lock())
-        try:
-            async with lock:
-                known = self.rt.registry.get(uid)
-                if known is None:
-                    return None
-                applied = await self.rt.apply(known.body, decide(known), background=background)
-                return applied or self.rt.registry.get(uid)
-        finally:
-            if not lock.locked() and self._locks.get(uid) is lock:
-                del self._locks[uid]
+        """`Runtime.write`: the admission and the position writer both write queued jobs."""
+        return await self.rt.write(uid, decide, background=background)
 
     async def _create(self, obj: dict[str, Any], uid: str) -> None:
         self.rt.metrics.api_writes.labels(kind="create").inc()
@@ -226,8 +241,10 @@ class Admission:
 
     async def position_pass(self) -> None:
         entries = self.rt.registry.entries()
-        truth = queue.plan(entries, self.rt.settings.max_running_jobs).positions
-        waves = queue.position_writes(queue.recorded_positions(entries), truth, POSITION_WRITERS)
+        default_queue = self.rt.settings.kueue_default_queue
+        truth = queue.plan(entries, self.rt.settings.max_running_jobs, default_queue).positions
+        recorded = queue.recorded_positions(entries, default_queue)
+        waves = queue.position_writes(recorded, truth, POSITION_WRITERS)
         if waves:
             await self.write_positions(waves)
 

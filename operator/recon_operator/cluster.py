@@ -210,6 +210,18 @@ class Cluster:
         )
         return len(_json(result).get("items") or [])
 
+    def live_pods(self, namespace: str, selector: str) -> set[str]:
+        """Names of the matching pods whose containers may still run (not Succeeded or
+        Failed)."""
+        result = self.core.list_namespaced_pod(
+            namespace, label_selector=selector, _preload_content=False, _request_timeout=TIMEOUT
+        )
+        return {
+            str(p["metadata"]["name"])
+            for p in _json(result).get("items") or []
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        }
+
     def create_event(self, body: Mapping[str, Any]) -> None:
         self.core.create_namespaced_event(
             body["metadata"]["namespace"],

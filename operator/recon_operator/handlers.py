@@ -33,6 +33,7 @@ from recon_operator import (
     conditions,
     credentials,
     jobspec,
+    kueue,
     lifecycle,
     outputs,
     storage_client,
@@ -300,6 +301,25 @@ async def job_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
     if known is None:
         return
     await children.follow(rt, known, children.JOB, body)
+
+
+@kopf.on.event(kueue.GROUP, kueue.WORKLOADS)
+async def workload_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Kueue's Workload for a child Job: its words for why the job waits. (Where Kueue is
+    not installed, kopf warns once that the resource cannot be served, and goes on.)"""
+    rt = runtime(memo)
+    job_name = kueue.owner_job_name(body)
+    if type == "DELETED" or job_name is None:
+        return
+    await rt.listed.wait()
+    known = rt.registry.by_job_name(str(body["metadata"].get("namespace", "")), job_name)
+    if known is None or rt.registry.cancelling(known.job.uid):
+        return
+    rt.registry.observe_workload(known.job.uid, body)
+    workload = dict(body)
+    await rt.write(
+        known.job.uid, lambda latest: kueue.from_workload(latest.job, workload, utcnow())
+    )
 
 
 @kopf.on.event("", "v1", "pods", labels=OWNED)

@@ -7,6 +7,7 @@ lets a restarted operator recognise the Job it created before instead of making 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from recon_api.constants import API_VERSION, GROUP, KIND, PLURAL, ExitCode
@@ -165,9 +166,17 @@ def _pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def build_job(recon: ReconJob, settings: Settings) -> dict[str, Any]:
+def build_job(
+    recon: ReconJob, settings: Settings, kueue_labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The child Job. With ``kueue_labels`` (a queue name at least) it is created suspended
+    with those labels: Kueue admits it by unsuspending it, and suspends it to preempt."""
     spec = recon.spec
     meta = _metadata(recon)
+    job_spec: dict[str, Any] = {}
+    if kueue_labels:
+        meta["labels"] = {**meta["labels"], **kueue_labels}
+        job_spec["suspend"] = True
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": meta["name"],
@@ -209,6 +218,7 @@ def build_job(recon: ReconJob, settings: Settings) -> dict[str, Any]:
         "kind": "Job",
         "metadata": meta,
         "spec": {
+            **job_spec,
             "backoffLimit": spec.retries,
             "activeDeadlineSeconds": spec.timeout_seconds,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED_SECONDS,

@@ -30,6 +30,9 @@ class Entry:
     created: str  # metadata.creationTimestamp, RFC 3339 in UTC: sorts as text
     phase: Phase | None
     queue_position: int | None = None
+    # Kueue: the ReconJob's queue-name label, and whether Kueue owns its admission already.
+    kueue_queue: str | None = None
+    kueue_handed_over: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,18 @@ class Plan:
     admit: list[Entry] = field(default_factory=list)
     # 1-based positions of the jobs that stay queued, by uid
     positions: dict[str, int] = field(default_factory=dict)
+    # Queued jobs for Kueue whose suspended Job is still to be created, with their queue.
+    hand_over: list[tuple[Entry, str]] = field(default_factory=list)
+
+
+def kueue_queue(entry: Entry, default_queue: str = "") -> str | None:
+    """The LocalQueue of a job that Kueue admits (None: the operator queues it). A job the
+    operator already admitted stays the operator's, whatever the default says now."""
+    if entry.kueue_handed_over:
+        return entry.kueue_queue or default_queue or ""
+    if entry.phase in (Phase.PENDING, Phase.VALIDATING, Phase.QUEUED, None):
+        return entry.kueue_queue or default_queue or None
+    return None
 
 
 def order_key(entry: Entry) -> tuple[int, str, str, str]:
@@ -45,27 +60,41 @@ def order_key(entry: Entry) -> tuple[int, str, str, str]:
     return (-entry.priority, entry.created, entry.namespace, entry.name)
 
 
-def ordered(entries: Iterable[Entry]) -> list[Entry]:
-    return sorted((e for e in entries if e.phase == Phase.QUEUED), key=order_key)
+def ordered(entries: Iterable[Entry], default_queue: str = "") -> list[Entry]:
+    """The operator's own queue: queued jobs that Kueue does not admit, in admission order."""
+    return sorted(
+        (e for e in entries if e.phase == Phase.QUEUED and kueue_queue(e, default_queue) is None),
+        key=order_key,
+    )
 
 
 def running_count(entries: Iterable[Entry]) -> int:
-    """Jobs holding a run slot: admitted and not finished."""
-    return sum(1 for e in entries if e.phase == Phase.RUNNING)
+    """Jobs holding one of the operator's run slots: admitted by it and not finished (a
+    job Kueue admitted counts against Kueue's quota, not maxRunningJobs)."""
+    return sum(1 for e in entries if e.phase == Phase.RUNNING and not e.kueue_handed_over)
 
 
-def plan(entries: Sequence[Entry], max_running: int) -> Plan:
-    """Which queued jobs to admit now, and where the others stand."""
-    queue = ordered(entries)
+def plan(entries: Sequence[Entry], max_running: int, default_queue: str = "") -> Plan:
+    """Which queued jobs to admit now, where the others stand, and which go to Kueue."""
+    queue = ordered(entries, default_queue)
     free = max(0, max_running - running_count(entries))
     admit = queue[:free]
     positions = {e.uid: i for i, e in enumerate(queue[free:], start=1)}
-    return Plan(admit=admit, positions=positions)
+    hand_over = []
+    for e in sorted(entries, key=order_key):
+        name = kueue_queue(e, default_queue)
+        if e.phase == Phase.QUEUED and name and not e.kueue_handed_over:
+            hand_over.append((e, name))
+    return Plan(admit=admit, positions=positions, hand_over=hand_over)
 
 
-def recorded_positions(entries: Iterable[Entry]) -> dict[str, int | None]:
-    """The position every queued job shows now (None: not numbered yet)."""
-    return {e.uid: e.queue_position for e in entries if e.phase == Phase.QUEUED}
+def recorded_positions(entries: Iterable[Entry], default_queue: str = "") -> dict[str, int | None]:
+    """The position every job of the operator's queue shows now (None: not numbered yet)."""
+    return {
+        e.uid: e.queue_position
+        for e in entries
+        if e.phase == Phase.QUEUED and kueue_queue(e, default_queue) is None
+    }
 
 
 # Positions shown exactly; beyond, the shown position may be up to SLACK_PERCENT above the

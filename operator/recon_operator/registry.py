@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from recon_api.constants import Phase
 from recon_api.models import ReconJob
 
+from recon_operator import kueue
+from recon_operator.jobspec import child_name
 from recon_operator.queue import Entry
 
 
@@ -44,6 +46,8 @@ def _entry(job: ReconJob) -> Entry:
         created=str(meta.get("creationTimestamp", "")),
         phase=job.status.phase,
         queue_position=job.status.queue_position,
+        kueue_queue=kueue.queue_name(job, ""),
+        kueue_handed_over=kueue.handed_over(job),
     )
 
 
@@ -52,6 +56,10 @@ class Registry:
         self._known: dict[str, Known] = {}
         self._gone: set[str] = set()
         self._cancelling: set[str] = set()
+        # The latest Kueue Workload of each handed-over job: Kueue's words for its status.
+        self._workloads: dict[str, Mapping[str, Any]] = {}
+        # The newest resourceVersion seen of each job's child, by uid and kind.
+        self._child_versions: dict[tuple[str, str], int] = {}
 
     def observe(self, body: Mapping[str, Any]) -> Known | None:
         """Take a body unless an equal or newer one is already known; returns what is
@@ -83,6 +91,9 @@ class Registry:
 
     def forget(self, uid: str) -> None:
         self._known.pop(uid, None)
+        self._workloads.pop(uid, None)
+        for key in [k for k in self._child_versions if k[0] == uid]:
+            del self._child_versions[key]
         self._cancelling.discard(uid)
         self._gone.add(uid)
 
@@ -100,6 +111,34 @@ class Registry:
         for known in self._known.values():
             counts[known.entry.phase] = counts.get(known.entry.phase, 0) + 1
         return counts
+
+    def by_job_name(self, namespace: str, job_name: str) -> Known | None:
+        """The ReconJob whose child Job this is: Job names are derived from ReconJob names
+        (`jobspec.child_name`), so this holds before the Job's name is recorded too."""
+        for known in self._known.values():
+            meta = known.job.metadata
+            if meta.get("namespace") == namespace and child_name(meta["name"]) == job_name:
+                return known
+        return None
+
+    def current_child(self, uid: str, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether a Job or pod body is at least as new as any seen before for this job
+        (a held event replayed after a newer one arrived is stale)."""
+        version = _resource_version(body)
+        if version is None:
+            return True
+        newest = self._child_versions.get((uid, kind))
+        if newest is not None and version < newest:
+            return False
+        self._child_versions[(uid, kind)] = version
+        return True
+
+    def observe_workload(self, uid: str, workload: Mapping[str, Any]) -> None:
+        if uid in self._known:
+            self._workloads[uid] = dict(workload)
+
+    def workload(self, uid: str) -> Mapping[str, Any] | None:
+        return self._workloads.get(uid)
 
     def mark_cancelling(self, uid: str) -> None:
         """From now on the Job's and pods' dying breaths must not read as a failure."""

@@ -54,8 +54,30 @@ class Runtime:
         default_factory=lambda: ThreadPoolExecutor(BACKGROUND_WORKERS, "recon-background")
     )
 
+    # One status decision-and-write per job at a time (see `write`).
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.events = EventPoster(self.cluster)
+
+    async def write(
+        self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
+    ) -> Known | None:
+        """Decide from the latest known status and apply, one write per job at a time: a
+        conditions list decided from an older copy would undo another writer's condition
+        (admission, queue positions, the Job's, the pod's and Kueue's Workload's events all
+        write the same job)."""
+        lock = self._locks.setdefault(uid, asyncio.Lock())
+        try:
+            async with lock:
+                known = self.registry.get(uid)
+                if known is None:
+                    return None
+                applied = await self.apply(known.body, decide(known), background=background)
+                return applied or self.registry.get(uid)
+        finally:
+            if not lock.locked() and self._locks.get(uid) is lock:
+                del self._locks[uid]
 
     def wake(self) -> None:
         """Ask the admission loop for a pass (a slot may be free, the queue has moved)."""

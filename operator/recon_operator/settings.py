@@ -104,6 +104,9 @@ class Settings:
     max_total_bytes: int = 200 * 1024**2
     # Empty: every namespace (cluster-wide watch).
     namespaces: tuple[str, ...] = ()
+    # A Kueue LocalQueue for every ReconJob without its own `kueue.x-k8s.io/queue-name`
+    # label (empty: only labelled ReconJobs go to Kueue).
+    kueue_default_queue: str = ""
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -150,6 +153,12 @@ class Settings:
                 raise ValueError(f"{text!r} is not an extended resource name")
             return text
 
+        def queue_name(text: str) -> str:
+            # A label value (the Job carries it) that names a LocalQueue (a DNS subdomain).
+            if not re.match(DNS_SUBDOMAIN_PATTERN, text) or len(text) > 63:
+                raise ValueError(f"{text!r} is not a LocalQueue name")
+            return text
+
         def log_level(text: str) -> str:
             level = text.upper()
             if level not in LOG_LEVELS:
@@ -187,6 +196,9 @@ class Settings:
             max_file_bytes=read("RECON_MAX_FILE_BYTES", parse_bytes, defaults.max_file_bytes),
             max_total_bytes=read("RECON_MAX_TOTAL_BYTES", parse_bytes, defaults.max_total_bytes),
             namespaces=read("RECON_NAMESPACES", parse_namespaces, defaults.namespaces),
+            kueue_default_queue=read(
+                "RECON_KUEUE_DEFAULT_QUEUE_NAME", queue_name, defaults.kueue_default_queue
+            ),
             log_level=read("RECON_LOG_LEVEL", log_level, defaults.log_level),
         )
         if not settings.storage_allow_insecure and not settings.storage_secure:

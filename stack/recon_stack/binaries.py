@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,9 @@ MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 # sigs.k8s.io/cli-utils, whose pkg/kstatus/status the kstatus tool wraps; tools/kstatus/go.mod
 # requires exactly this version.
 CLI_UTILS_VERSION = "v0.37.2"
+# sigs.k8s.io/kueue: its controller manager runs on the stack for the tests of Kueue
+# admission, and its CRDs, RBAC and configuration come from the same module's config/.
+KUEUE_VERSION = "v0.17.0"
 TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
@@ -149,6 +153,17 @@ KSTATUS = Component(
 )
 
 
+KUEUE = Component(
+    name="kueue",
+    version=KUEUE_VERSION,
+    binaries=("kueue-manager",),
+    module="sigs.k8s.io/kueue",
+    packages=("sigs.k8s.io/kueue/cmd/kueue",),
+    ldflags=(f"-X sigs.k8s.io/kueue/pkg/version.GitVersion={KUEUE_VERSION}",),
+    go_directive="1.25.0",
+)
+
+
 def _external_dirs() -> list[Path]:
     """Directories a user already keeps binaries in, most specific first."""
     dirs = []
@@ -225,6 +240,48 @@ def resolve_kstatus(
             "(https://go.dev/doc/install)."
         )
     return build_component(KSTATUS, log)["kstatus"]
+
+
+def resolve_kueue(
+    build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
+) -> Path:
+    """Kueue's controller manager, built from its pinned module when missing.
+
+    Only the Kueue tests and `recon dev up --kueue` need it, so a plain stack never pays
+    for this build.
+    """
+    cached = KUEUE.cache_dir / "kueue-manager"
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    if not build:
+        raise BinaryError(
+            f"Kueue {KUEUE_VERSION} is not built; expected {cached} "
+            "(`python -m recon_stack.binaries --kueue` builds it)"
+        )
+    if shutil.which("go") is None:
+        raise BinaryError(
+            "cannot build Kueue: `go` is not on PATH. Install Go 1.25 or newer "
+            "(https://go.dev/doc/install)."
+        )
+    return build_component(KUEUE, log)["kueue-manager"]
+
+
+def kueue_module_dir() -> Path:
+    """Where the Go module cache holds Kueue's source (its config/ manifests included)."""
+    env = dict(os.environ, GOFLAGS="-mod=mod", GOWORK="off")
+    proc = subprocess.run(
+        ["go", "mod", "download", "-json", f"{KUEUE.module}@{KUEUE.version}"],
+        cwd=cache_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise BinaryError(
+            f"cannot fetch {KUEUE.module}@{KUEUE.version} for its manifests: "
+            f"{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return Path(json.loads(proc.stdout)["Dir"])
 
 
 def build_component(c: Component, log: Callable[[str], None]) -> dict[str, Path]:
@@ -315,14 +372,17 @@ def _module_gomod(c: Component, env: dict[str, str]) -> Path:
 
 
 def main() -> int:
-    """`python -m recon_stack.binaries`: build (or find) everything, print the paths."""
+    """`python -m recon_stack.binaries [--kueue]`: build (or find) everything, print the
+    paths; with --kueue, Kueue's manager too."""
     try:
         paths = resolve_binaries(build=True)
+        if "--kueue" in sys.argv[1:]:
+            paths["kueue-manager"] = resolve_kueue(build=True)
     except BinaryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    for name in ALL_BINARIES:
-        print(f"{name}\t{paths[name]}")
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
     return 0
 
 

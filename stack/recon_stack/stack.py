@@ -42,6 +42,8 @@ DEFAULT_TIMEOUT = 120.0
 NODE_STOP_GRACE = 40.0
 COMPONENT_STOP_GRACE = 10.0
 LOG_TAIL_LINES = 15
+# Processes started on a running stack by other modules, stopped with it.
+ADDONS = ("kueue",)
 
 
 class StackError(RuntimeError):
@@ -221,6 +223,14 @@ class Stack:
     def _stop_all(self) -> list[str]:
         records = self._records()
         running = [n for n, r in records.items() if is_alive(r)]
+        # An add-on started on this stack (Kueue, see recon_stack.kueue) goes first.
+        for name in ADDONS:
+            addon = read_pidfile(self.layout.pidfile(name))
+            if addon is not None:
+                if is_alive(addon):
+                    running.append(name)
+                stop([addon], COMPONENT_STOP_GRACE)
+                self.layout.pidfile(name).unlink(missing_ok=True)
         if NODE in records:
             stop([records.pop(NODE)], NODE_STOP_GRACE)
         stop([records[n] for n in reversed(COMPONENT_NAMES) if n in records], COMPONENT_STOP_GRACE)

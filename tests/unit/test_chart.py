@@ -222,6 +222,7 @@ def test_default_env_is_what_the_operator_parses_to_the_values(
     assert settings.max_total_bytes == 200 * 1024**2
     assert settings.namespaces == ()
     assert settings.log_level == values["logLevel"]
+    assert settings.kueue_default_queue == values["kueue"]["defaultQueueName"] == ""
     # Storage access: the default endpoint only, its list public, plain HTTP allowed.
     assert settings.storage_allowed_endpoints == ()
     assert settings.storage_allowed_endpoints_private is False
@@ -246,6 +247,7 @@ def test_changed_values_reach_the_operator(helm: Path) -> None:
         "watchNamespaces={team-b,team-a}",
         "logLevel=DEBUG",
         "runner.image.tag=9.9.9",
+        "kueue.defaultQueueName=team-gpus",
     )
     settings = Settings.from_env(env_of(docs))
     assert settings.max_running_jobs == 9
@@ -268,6 +270,7 @@ def test_changed_values_reach_the_operator(helm: Path) -> None:
     assert settings.namespaces == ("team-a", "team-b")
     assert settings.log_level == "DEBUG"
     assert settings.runner_image == "ghcr.io/recon-operator/recon-runner:9.9.9"
+    assert settings.kueue_default_queue == "team-gpus"
 
 
 # ------------------------------------------------------------------------------- RBAC
