@@ -44,7 +44,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="directory holding this stack's data, certificates, logs and PID files "
             "(default: %(default)s); one directory per stack",
         )
+        if name in ("up", "status", "env"):
+            p.add_argument(
+                "--node",
+                choices=("process", "real"),
+                default="process",
+                help="process: pods run as host processes (default); real: kubelet, "
+                "containerd and runc in the stack's own network namespace, running the "
+                "images of `recon dev images`",
+            )
         if name == "up":
+            p.add_argument(
+                "--with-runner-image",
+                action="store_true",
+                help="with --node real, also import the runner image (3 GB) at start",
+            )
             p.add_argument(
                 "--timeout",
                 type=float,
@@ -68,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    stack = Stack(args.state_dir, timeout=args.timeout)
+    images = ("operator", "runner") if args.with_runner_image else ("operator",)
+    stack = Stack(args.state_dir, timeout=args.timeout, node=args.node, images=images)
     stack.up()
     print("\n".join(stack.env_lines()))
     return 0
@@ -85,7 +100,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    stack = Stack(args.state_dir)
+    stack = Stack(args.state_dir, node=args.node)
     rows = stack.status()
     print(f"{'COMPONENT':<24} {'STATE':<8} {'PID':>8} {'PORT':>6}  LOG")
     for s in rows:
@@ -97,7 +112,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
-    stack = Stack(args.state_dir)
+    stack = Stack(args.state_dir, node=args.node)
     if not stack.is_running():
         raise StackError(
             f"no stack is running in {stack.layout.root}; start one with `recon dev up`"

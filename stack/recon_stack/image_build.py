@@ -22,6 +22,7 @@ copies every layer in full, which for the runner's multi-GB layers costs minutes
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -420,3 +421,47 @@ def ensure_images(
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> list[BuiltImage]:
     return [ensure_image(spec, log) for spec in specs]
+
+
+PAUSE_REPOSITORY = "localhost/recon-pause"
+
+
+def ensure_pause_image(
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> BuiltImage:
+    """The node's sandbox image: the static pause binary of tools/pause, alone in an image."""
+    from recon_stack.binaries import resolve_pause
+
+    binary = resolve_pause(build=True, log=log)
+    key = hashlib.sha256(binary.read_bytes()).hexdigest()[: image_inputs.KEY_LENGTH]
+    ref = f"{PAUSE_REPOSITORY}:{key}"
+    archive = images_dir() / f"pause-{key}.oci.tar"
+    if archive.is_file():
+        return BuiltImage("pause", ref, key, archive, False, 0.0, archive.stat().st_size)
+    with _lock("buildah"):
+        started = time.monotonic()
+        steps = _Steps("building the pause image", logs_dir() / f"image-pause-{key}.log")
+        buildah = _buildah_base_cmd()
+        container = steps.run(*buildah, "from", "scratch", capture=True).strip()
+        try:
+            steps.run(*buildah, "copy", container, str(binary), "/pause")
+            steps.run(
+                *buildah,
+                "config",
+                "--entrypoint",
+                '["/pause"]',
+                "--user",
+                "65535:65535",
+                container,
+            )
+            steps.run(*buildah, "commit", "--quiet", container, ref)
+        finally:
+            subprocess.run([*buildah, "rm", container], capture_output=True, check=False)
+        partial = archive.with_name(archive.name + ".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.unlink(missing_ok=True)
+        steps.run(*buildah, "push", "--quiet", ref, f"oci-archive:{partial}:{ref}")
+        partial.rename(archive)
+        subprocess.run([*buildah, "rmi", ref], capture_output=True, check=False)
+        seconds = time.monotonic() - started
+        return BuiltImage("pause", ref, key, archive, True, seconds, archive.stat().st_size)
