@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv node-packages binaries images lint typecheck check test test-images test-unit test-stack demo crds bench clean
+.PHONY: all venv node-packages binaries images lint typecheck check test test-images test-real-node test-unit test-stack demo crds bench clean
 
 all: test
 
@@ -49,6 +49,10 @@ test: check node-packages binaries
 # The images built and inspected (opt-in: a cold build takes about 17 minutes here).
 test-images: check node-packages
 	$(BIN)/python -m pytest -m images tests/images $(PYTEST_ARGS)
+
+# The real node's own tests (opt-in while the process node is the default).
+test-real-node: check node-packages binaries
+	$(BIN)/python -m pytest -m realnode tests/realnode $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest -m "not stack" $(PYTEST_ARGS)

@@ -354,6 +354,9 @@ def ensure_image(
                 float(recorded["seconds"]),
                 archive.stat().st_size,
             )
+        # Working containers of a build that was killed (they hold gigabytes); no other
+        # build runs while this process holds the lock.
+        subprocess.run([*_buildah_base_cmd(), "rm", "--all"], capture_output=True, check=False)
         _ensure_base_unlocked(log)
         steps = _Steps(
             f"building the {spec.name} image", logs_dir() / f"image-{spec.name}-{key}.log"

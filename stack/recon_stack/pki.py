@@ -230,7 +230,12 @@ def _write_pair(cert_path: Path, key_path: Path, pair: KeyPair) -> None:
 
 
 def _has_ip_sans(cert_path: Path, wanted: Sequence[str]) -> bool:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError:
+        # Not a certificate at all: left for the API server to refuse with its own error,
+        # which names the file.
+        return True
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
