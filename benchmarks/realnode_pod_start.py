@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from recon_stack.image_build import OPERATOR, ensure_image
+from recon_stack import image_build
+from recon_stack.image_build import OPERATOR
 from recon_stack.processes import read_pidfile
 from recon_stack.realnode import host
+from recon_stack.realnode import node as realnode
 from recon_stack.stack import ALL_COMPONENTS, Stack
 
 
@@ -74,7 +76,14 @@ def main() -> None:
     stack = Stack(args.state_dir, node="real")
     config.load_kube_config(str(stack.kubeconfig))
     batch, core = client.BatchV1Api(), client.CoreV1Api()
-    image = ensure_image(OPERATOR).ref
+    # The operator image of this working tree, from the cache (built by `recon dev images`),
+    # imported here: the stack may have been started with no images at all.
+    base_key = image_build.base_image_key()[0]
+    key, _ = image_build.image_plan(OPERATOR, image_build.base_reference(base_key), base_key)
+    archive = image_build.images_dir() / f"{OPERATOR.name}-{key}.oci.tar"
+    image = f"{OPERATOR.repository}:{key}"
+    built = image_build.BuiltImage(OPERATOR.name, image, key, archive, False, 0.0, 0)
+    realnode.import_images(stack.layout, [built])
     times = []
     for _ in range(args.runs):
         name = f"start-{uuid.uuid4().hex[:6]}"
