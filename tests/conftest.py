@@ -3,7 +3,10 @@
 It is started by the same code as `recon dev up`, in a temporary state directory, and
 stopped at the end. Set RECON_TEST_STATE_DIR to run against a stack you keep up between
 runs (`recon dev up --state-dir DIR`); the fixture then starts it only when it is not
-running and never stops it.
+running and never stops it. RECON_TEST_NODE=real starts it with the real node (kubelet,
+containerd, runc) instead of the process node; suites written for the process node (pods
+that reach MinIO on the host's loopback, the stand-in runner's host processes) do not all
+pass on it yet.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from recon_stack.stack import Stack
 from tests.support.stack_handle import StackHandle, handle_for
 
 STATE_DIR_ENV = "RECON_TEST_STATE_DIR"
+NODE_ENV = "RECON_TEST_NODE"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
     given = os.environ.get(STATE_DIR_ENV)
     state_dir = Path(given) if given else tmp_path_factory.mktemp("stack")
-    local = Stack(state_dir)
+    local = Stack(state_dir, node=os.environ.get(NODE_ENV, "process"))
     local.up()
     try:
         yield handle_for(local)

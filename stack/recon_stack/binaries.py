@@ -1,4 +1,5 @@
-"""Find or build the local stack's binaries: etcd, Kubernetes, kubectl, helm and MinIO.
+"""Find or build the local stack's binaries: etcd, Kubernetes (the control plane, kubectl,
+and the real node's kubelet and kube-proxy), helm and MinIO.
 
 Also the project's own small Go tools under ``tools/`` (``kstatus``: the verdict of the
 kstatus library Flux uses), built the same way from their committed go.mod and go.sum.
@@ -42,7 +43,11 @@ KUEUE_VERSION = "v0.17.0"
 TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools"
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-ALL_BINARIES = (*KUBE_BINARIES, "etcd", "helm", "minio")
+# The real node's binaries, from the same Kubernetes module and version as the control
+# plane; a component of their own, so adding them did not invalidate the control plane's
+# cached build.
+KUBE_NODE_BINARIES = ("kubelet", "kube-proxy")
+ALL_BINARIES = (*KUBE_BINARIES, *KUBE_NODE_BINARIES, "etcd", "helm", "minio")
 
 
 class BinaryError(RuntimeError):
@@ -119,6 +124,15 @@ COMPONENTS = (
         extra_gomod=_kubernetes_replaces,
     ),
     Component(
+        name="kubernetes-node",
+        version=KUBERNETES_VERSION,
+        binaries=KUBE_NODE_BINARIES,
+        module="k8s.io/kubernetes",
+        packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_NODE_BINARIES),
+        ldflags=_kube_version_ldflags(),
+        extra_gomod=_kubernetes_replaces,
+    ),
+    Component(
         name="etcd",
         version=ETCD_VERSION,
         binaries=("etcd",),
@@ -150,6 +164,17 @@ KSTATUS = Component(
     module="recon.dev/tools/kstatus",
     packages=(".",),
     source=TOOLS_DIR / "kstatus",
+)
+
+# The sandbox ("pause") process of the real node's pods: no registry can serve the usual
+# image, so it is built from tools/pause (standard library only) and packed as an image.
+PAUSE = Component(
+    name="pause",
+    version="v1",
+    binaries=("pause",),
+    module="recon.dev/tools/pause",
+    packages=(".",),
+    source=TOOLS_DIR / "pause",
 )
 
 
@@ -226,20 +251,37 @@ def resolve_kstatus(
     build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
 ) -> Path:
     """The kstatus tool (tools/kstatus) for this checkout's source, built when missing."""
-    source = KSTATUS.source
+    return resolve_tool(KSTATUS, build, log)
+
+
+def resolve_pause(
+    build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
+) -> Path:
+    """The real node's sandbox process (tools/pause), built when missing."""
+    return resolve_tool(PAUSE, build, log)
+
+
+def resolve_tool(
+    tool: Component,
+    build: bool = True,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> Path:
+    """A tool of this repository (tools/NAME) for this checkout's source, built when missing."""
+    source = tool.source
+    name = tool.binaries[0]
     if source is None or not (source / "go.mod").is_file():
-        raise BinaryError(f"the kstatus tool's source is missing: expected {source}/go.mod")
-    cached = KSTATUS.cache_dir / "kstatus"
+        raise BinaryError(f"the {name} tool's source is missing: expected {source}/go.mod")
+    cached = tool.cache_dir / name
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
     if not build:
-        raise BinaryError(f"kstatus is not built; expected {cached}")
+        raise BinaryError(f"{name} is not built; expected {cached}")
     if shutil.which("go") is None:
         raise BinaryError(
-            "cannot build kstatus: `go` is not on PATH. Install Go 1.24 or newer "
+            f"cannot build {name}: `go` is not on PATH. Install Go 1.24 or newer "
             "(https://go.dev/doc/install)."
         )
-    return build_component(KSTATUS, log)["kstatus"]
+    return build_component(tool, log)[name]
 
 
 def resolve_kueue(

@@ -92,9 +92,13 @@ def etcd(binary: Path, layout: StateLayout, ports: Mapping[str, int]) -> Compone
 
 
 def kube_apiserver(
-    binary: Path, layout: StateLayout, pki: PkiPaths, ports: Mapping[str, int]
+    binary: Path,
+    layout: StateLayout,
+    pki: PkiPaths,
+    ports: Mapping[str, int],
+    real_node_flags: tuple[str, ...] = (),
 ) -> Component:
-    argv = (
+    argv: tuple[str, ...] = (
         str(binary),
         f"--etcd-servers=http://127.0.0.1:{ports[ETCD]}",
         "--bind-address=127.0.0.1",
@@ -119,11 +123,19 @@ def kube_apiserver(
         "--event-ttl=1h",
         "--delete-collection-workers=2",
     )
+    if real_node_flags:
+        # The real node's flags replace the process node's advertise address and
+        # reconciler (the last occurrence of a flag wins).
+        argv += real_node_flags
     return Component(APISERVER, argv, ports[APISERVER])
 
 
 def kube_controller_manager(
-    binary: Path, layout: StateLayout, pki: PkiPaths, ports: Mapping[str, int]
+    binary: Path,
+    layout: StateLayout,
+    pki: PkiPaths,
+    ports: Mapping[str, int],
+    extra_controllers: tuple[str, ...] = (),
 ) -> Component:
     kubeconfig = layout.component_kubeconfig("controller-manager")
     argv = (
@@ -134,7 +146,7 @@ def kube_controller_manager(
         "--bind-address=127.0.0.1",
         f"--secure-port={ports[CONTROLLER_MANAGER]}",
         f"--cert-dir={layout.root / 'controller-manager'}",
-        f"--controllers={','.join(CONTROLLERS)}",
+        f"--controllers={','.join(CONTROLLERS + extra_controllers)}",
         "--use-service-account-credentials=true",
         f"--root-ca-file={pki.ca_cert}",
         f"--service-account-private-key-file={pki.sa_private}",

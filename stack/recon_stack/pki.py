@@ -30,8 +30,10 @@ APISERVER_DNS_SANS = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-# The first address of the service range (10.0.0.0/24) is the `kubernetes` Service's IP.
-APISERVER_IP_SANS = ("127.0.0.1", "10.0.0.1")
+# The first address of the service range (10.0.0.0/24) is the `kubernetes` Service's IP;
+# 10.200.0.1 is the real node's address inside the stack's network namespace, where the
+# API server is reached through the stack's bridge (`components.NODE_IP`).
+APISERVER_IP_SANS = ("127.0.0.1", "10.0.0.1", "10.200.0.1")
 
 VALIDITY = dt.timedelta(days=3650)
 
@@ -58,6 +60,15 @@ CLIENT_IDENTITIES = (
     ClientIdentity("admin", "recon-admin", ("system:masters",)),
     ClientIdentity("controller-manager", "system:kube-controller-manager"),
     ClientIdentity("scheduler", "system:kube-scheduler"),
+    # The real node: the Node authorizer and NodeRestriction know a kubelet by this name
+    # and group; bootstrap RBAC gives system:kube-proxy the node-proxier role.
+    ClientIdentity("kubelet", "system:node:local-gpu-0", ("system:nodes",)),
+    ClientIdentity("kube-proxy", "system:kube-proxy"),
+    # The API server itself when it calls a kubelet (logs, exec): the kubelet's webhook
+    # authorizer lets system:masters through.
+    ClientIdentity(
+        "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
+    ),
 )
 
 
@@ -218,6 +229,21 @@ def _write_pair(cert_path: Path, key_path: Path, pair: KeyPair) -> None:
         f.write(pair.key_pem)
 
 
+def _has_ip_sans(cert_path: Path, wanted: Sequence[str]) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except ValueError:
+        # Not a certificate at all: left for the API server to refuse with its own error,
+        # which names the file.
+        return True
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    present = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(wanted) <= present
+
+
 def ensure_pki(root: Path) -> PkiPaths:
     """Create the CA, the API server's serving cert, client certs and SA keys once.
 
@@ -242,6 +268,12 @@ def ensure_pki(root: Path) -> PkiPaths:
     }
     for ident in CLIENT_IDENTITIES:
         leaves[ident.file_stem] = partial(issue, ca, ident.user, orgs=ident.groups, client=True)
+    if paths.cert("apiserver").exists() and not _has_ip_sans(
+        paths.cert("apiserver"), APISERVER_IP_SANS
+    ):
+        # A state directory from before an address was added: reissue, or clients that
+        # dial the new address would fail TLS verification.
+        paths.cert("apiserver").unlink()
     for stem, make in leaves.items():
         if not (paths.cert(stem).exists() and paths.key(stem).exists()):
             _write_pair(paths.cert(stem), paths.key(stem), make())

@@ -20,7 +20,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from recon_stack import components, kubeconfig, minio_credentials, pki, ports, probes
+from recon_stack import (
+    components,
+    image_build,
+    kubeconfig,
+    minio_credentials,
+    pki,
+    ports,
+    probes,
+)
 from recon_stack.binaries import resolve_binaries
 from recon_stack.components import (
     APISERVER,
@@ -35,11 +43,18 @@ from recon_stack.components import (
 )
 from recon_stack.layout import StateLayout
 from recon_stack.processes import ProcessRecord, is_alive, read_pidfile, spawn, stop
+from recon_stack.realnode import node as realnode
 from recon_stack.shell_env import env_lines
 
 DEFAULT_TIMEOUT = 120.0
 # The node stops its pods first, each within its grace period, before it exits itself.
 NODE_STOP_GRACE = 40.0
+# `process`: the stack's own kubelet that runs pods as host processes (the default);
+# `real`: kubelet, containerd and runc in a network namespace of the stack, running the
+# project's images (see recon_stack.realnode).
+NODE_KINDS = ("process", "real")
+# Every name a PID file may carry, whichever node a stack ran last.
+ALL_COMPONENTS = (*COMPONENT_NAMES, *realnode.COMPONENTS)
 COMPONENT_STOP_GRACE = 10.0
 LOG_TAIL_LINES = 15
 # Processes started on a running stack by other modules, stopped with it.
@@ -104,9 +119,16 @@ class Stack:
         start_node: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         log: Callable[[str], None] = _stderr,
+        node: str = "process",
+        images: tuple[str, ...] = ("operator",),
     ) -> None:
+        if node not in NODE_KINDS:
+            raise StackError(f"node must be one of {', '.join(NODE_KINDS)}, not {node!r}")
         self.layout = StateLayout(Path(state_dir).absolute())
         self.start_node = start_node
+        self.node = node
+        # The images the real node imports at start (the runner's is 3 GB: on request).
+        self.images = images
         self.timeout = timeout
         self._log = log
 
@@ -114,7 +136,12 @@ class Stack:
 
     @property
     def component_names(self) -> tuple[str, ...]:
-        return tuple(n for n in COMPONENT_NAMES if self.start_node or n != NODE)
+        control_plane = tuple(n for n in COMPONENT_NAMES if n != NODE)
+        if not self.start_node:
+            return control_plane
+        if self.node == "real":
+            return (*control_plane, *realnode.COMPONENTS)
+        return (*control_plane, NODE)
 
     def ports(self) -> dict[str, int]:
         try:
@@ -151,7 +178,8 @@ class Stack:
     def status(self) -> list[ComponentStatus]:
         known = self.ports()
         result = []
-        for name in COMPONENT_NAMES:
+        shown = ALL_COMPONENTS if self.node == "real" else COMPONENT_NAMES
+        for name in shown:
             record = read_pidfile(self.layout.pidfile(name))
             result.append(
                 ComponentStatus(
@@ -214,7 +242,7 @@ class Stack:
 
     def _records(self) -> dict[str, ProcessRecord]:
         records = {}
-        for name in COMPONENT_NAMES:
+        for name in ALL_COMPONENTS:
             record = read_pidfile(self.layout.pidfile(name))
             if record is not None:
                 records[name] = record
@@ -231,10 +259,15 @@ class Stack:
                     running.append(name)
                 stop([addon], COMPONENT_STOP_GRACE)
                 self.layout.pidfile(name).unlink(missing_ok=True)
+        # The real node next, whether or not this stack was started with it: a crashed
+        # one's namespace, cgroups and sysctls are found from the machine.
+        realnode.stop_node(self.layout, self._log)
+        for name in realnode.COMPONENTS:
+            records.pop(name, None)
         if NODE in records:
             stop([records.pop(NODE)], NODE_STOP_GRACE)
         stop([records[n] for n in reversed(COMPONENT_NAMES) if n in records], COMPONENT_STOP_GRACE)
-        for name in COMPONENT_NAMES:
+        for name in ALL_COMPONENTS:
             self.layout.pidfile(name).unlink(missing_ok=True)
         return running
 
@@ -259,6 +292,14 @@ class Stack:
         layout.ports_file.write_text(json.dumps(chosen, indent=1) + "\n")
         self._write_kubeconfigs(paths, chosen[APISERVER])
         self._link_tools(binaries)
+        images: list[image_build.BuiltImage] = []
+        if self.start_node and self.node == "real":
+            # Before the start-up deadline runs: a stale image takes minutes to rebuild.
+            images.append(image_build.ensure_pause_image(self._log))
+            specs = [spec for spec in image_build.IMAGES if spec.name in self.images]
+            images += image_build.ensure_images(specs, self._log)
+            # Before the API server: its egress selector file is among the node's configs.
+            realnode.write_configs(layout, paths, images[0].ref)
         layout.etcd_data.mkdir(parents=True, exist_ok=True, mode=0o700)
         layout.minio_data.mkdir(parents=True, exist_ok=True)
 
@@ -273,8 +314,45 @@ class Stack:
 
         start((ETCD, MINIO), (ETCD,))
         start((APISERVER,), (APISERVER,))
+        if self.start_node and self.node == "real":
+            start((CONTROLLER_MANAGER, SCHEDULER), (MINIO, CONTROLLER_MANAGER, SCHEDULER))
+            self._start_real_node(binaries, paths, chosen, node_since, deadline, images)
+            return
         rest = (CONTROLLER_MANAGER, SCHEDULER) + ((NODE,) if self.start_node else ())
         start(rest, (MINIO, *rest))
+
+    def _start_real_node(
+        self,
+        binaries: Mapping[str, Path],
+        paths: pki.PkiPaths,
+        chosen: Mapping[str, int],
+        node_since: dt.datetime,
+        deadline: float,
+        images: list[image_build.BuiltImage],
+    ) -> None:
+
+        layout = self.layout
+        netns = realnode.prepare_host(layout)
+        self._spawn(realnode.holder(layout, netns))
+        holder_log = layout.log(realnode.HOLDER)
+        self._wait(
+            {realnode.HOLDER: lambda: realnode.log_says(holder_log, "holder ready")}, deadline
+        )
+        self._spawn(realnode.bridge(layout, Path(sys.executable), netns, chosen, APISERVER, MINIO))
+        bridge_log = layout.log(realnode.BRIDGE)
+        self._wait(
+            {realnode.BRIDGE: lambda: realnode.log_says(bridge_log, "bridge ready")}, deadline
+        )
+        self._spawn(realnode.containerd(layout))
+        self._wait({realnode.CONTAINERD: lambda: realnode.containerd_ready(layout)}, deadline)
+        imported = time.monotonic()
+        realnode.import_images(layout, images)
+        self._log(f"imported {len(images)} images in {time.monotonic() - imported:.1f}s")
+        self._spawn(realnode.kubelet(layout, binaries["kubelet"]))
+        self._spawn(realnode.kube_proxy(layout, binaries["kube-proxy"]))
+        self._wait({realnode.KUBELET: self._readiness(NODE, paths, chosen, node_since)}, deadline)
+        admin = probes.client_context(paths.ca_cert, paths.cert("admin"), paths.key("admin"))
+        realnode.publish(f"https://127.0.0.1:{chosen[APISERVER]}", admin, chosen[MINIO])
 
     def _component(
         self,
@@ -291,11 +369,16 @@ class Stack:
             return components.minio(
                 binaries["minio"], layout, chosen, creds.access_key, creds.secret_key
             )
+        real = self.start_node and self.node == "real"
         if name == APISERVER:
-            return components.kube_apiserver(binaries["kube-apiserver"], layout, paths, chosen)
+            flags = realnode.apiserver_flags(layout, paths) if real else ()
+            return components.kube_apiserver(
+                binaries["kube-apiserver"], layout, paths, chosen, flags
+            )
         if name == CONTROLLER_MANAGER:
             binary = binaries["kube-controller-manager"]
-            return components.kube_controller_manager(binary, layout, paths, chosen)
+            extra = realnode.CONTROLLERS if real else ()
+            return components.kube_controller_manager(binary, layout, paths, chosen, extra)
         if name == SCHEDULER:
             return components.kube_scheduler(binaries["kube-scheduler"], layout, chosen)
         if name == NODE:
@@ -421,10 +504,15 @@ class Stack:
             "admin": self.layout.admin_kubeconfig,
             "controller-manager": self.layout.component_kubeconfig("controller-manager"),
             "scheduler": self.layout.component_kubeconfig("scheduler"),
+            "kubelet": self.layout.component_kubeconfig("kubelet"),
+            "kube-proxy": self.layout.component_kubeconfig("kube-proxy"),
         }
+        in_netns = f"https://{realnode.addresses.NODE_IP}:{apiserver_port}"
         for ident in pki.CLIENT_IDENTITIES:
+            if ident.file_stem not in targets:
+                continue  # a certificate only, no kubeconfig
             config = kubeconfig.cert_kubeconfig(
-                server,
+                in_netns if ident.file_stem in ("kubelet", "kube-proxy") else server,
                 ca,
                 ident.user,
                 paths.cert(ident.file_stem).read_bytes(),

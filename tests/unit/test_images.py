@@ -80,7 +80,14 @@ def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
 
 
 def expand(text: str, variables: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], text)
+    """``${NAME}`` replaced by its ARG default, again until none is left (an ARG's default
+    may name earlier ARGs, as BUILD_BASE names CUDA_VERSION)."""
+    for _ in range(10):
+        expanded = re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], text)
+        if expanded == text:
+            return text
+        text = expanded
+    raise AssertionError(f"ARG defaults refer to each other in a loop: {text}")
 
 
 def exec_form(instruction: Instruction) -> list[str]:
@@ -346,3 +353,21 @@ def test_runner_precompiles_nvdiffrast_for_the_data_centre_gpus() -> None:
     assert "gl" in inspect.signature(ops._get_plugin).parameters
     # ...and the final image, with no compiler, loads it once more to prove it fits.
     assert [r for r in final.all("RUN") if "_get_plugin" in r.args]
+
+
+def test_the_local_build_arguments_exist_with_production_defaults() -> None:
+    """`recon dev images` sets these arguments; each must exist, and its default must be
+    the production build's, so a plain `docker build` is unchanged."""
+    from recon_stack.image_build import IMAGES
+
+    for spec in IMAGES:
+        global_args, stages = parse(ROOT / spec.dockerfile)
+        declared = dict(global_args)
+        for stage in stages:
+            for arg in stage.all("ARG"):
+                key, _, value = arg.args.partition("=")
+                declared.setdefault(key.strip(), value.strip())
+        assert set(spec.local_args) <= set(declared), spec.dockerfile
+    runner_args = parse(ROOT / "Dockerfile.runner")[0]
+    assert expand(runner_args["BUILD_BASE"], runner_args).startswith("nvidia/cuda:")
+    assert parse(ROOT / "Dockerfile.operator")[0]["BASE"].startswith("python:3.11")

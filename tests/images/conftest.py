@@ -1,0 +1,52 @@
+"""The two images as `recon dev images` builds them from this working tree (cached: a warm
+run builds nothing), for tests that inspect what the node receives.
+
+Opt-in (`make test-images`, `pytest -m images` or RECON_TEST_IMAGES=1): any change to the
+Python sources changes both images' keys, and rebuilding the runner image (torch) costs
+about 12 minutes on a 2-core machine, more than a warm `make test` may take.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from recon_stack.image_build import OPERATOR, RUNNER, BuiltImage, ensure_image
+
+
+def _needs_buildah() -> None:
+    missing = [tool for tool in ("buildah", "mmdebstrap") if shutil.which(tool) is None]
+    assert not missing, (
+        f"{', '.join(missing)} missing: run scripts/install-node-packages.sh (make test does)"
+    )
+
+
+@pytest.fixture(scope="session")
+def operator_image() -> BuiltImage:
+    _needs_buildah()
+    return ensure_image(OPERATOR)
+
+
+@pytest.fixture(scope="session")
+def runner_image() -> BuiltImage:
+    _needs_buildah()
+    return ensure_image(RUNNER)
+
+
+OPT_IN_ENV = "RECON_TEST_IMAGES"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    opted_in = "images" in (config.getoption("-m") or "") or os.environ.get(OPT_IN_ENV) == "1"
+    kept, dropped = [], []
+    for item in items:
+        if {"operator_image", "runner_image"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.images)
+            if not opted_in:
+                dropped.append(item)
+                continue
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

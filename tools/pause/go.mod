@@ -1,0 +1,3 @@
+module recon.dev/tools/pause
+
+go 1.24.0
