@@ -55,6 +55,14 @@ class ReconConfig:
     texture_iterations: int
     texture_resolution: int
     texture_lr: float = 0.001
+    # Pose refinement: rounds of aligning every view's depth to the fused surface (each
+    # followed by fusing again with the corrected poses; 0 keeps the given poses), then
+    # whether `refine` corrects the cameras further with the geometry, at these Adam steps
+    # (radians, voxels). Views that already agree are left as given (pose_refine).
+    pose_rounds: int = 2
+    refine_poses: bool = True
+    pose_rotation_lr: float = 2e-4
+    pose_translation_lr: float = 0.03
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
@@ -102,7 +110,7 @@ class ReconConfig:
         for name in ("grid_resolution", "texture_size", "refine_resolution", "face_budget"):
             if getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16, got {getattr(self, name)}")
-        for name in ("iterations", "texture_iterations"):
+        for name in ("iterations", "texture_iterations", "pose_rounds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if not self.formats:
@@ -123,6 +131,8 @@ PRESETS: dict[Preset, ReconConfig] = {
         refine_views_per_step=2,
         refine_lr=0.3,
         colour_weight=0.0,
+        pose_rounds=1,
+        refine_poses=False,
         texture_size=512,
         chart_iterations=0,
         texture_iterations=0,

@@ -83,11 +83,13 @@ def integrate(
     device: torch.device,
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
+    carve: bool = True,
 ) -> npt.NDArray[np.float32]:
     """The fused field on the grid: positive outside, negative inside, in units of the
-    truncation band (clamped to [-1, 1]); NaN where only holes in the depth looked."""
+    truncation band (clamped to [-1, 1]); NaN where only holes in the depth looked.
+    `carve=False` ignores the given masks (see `fuse`)."""
     truncation = TRUNCATION_VOXELS * grid.voxel
-    cameras = [_ViewTensors.of(view, device) for view in capture.views]
+    cameras = [_ViewTensors.of(view, device, carve) for view in capture.views]
     total = grid.shape[0] * grid.shape[1] * grid.shape[2]
     field = torch.empty(total, dtype=torch.float32)
     for start in range(0, total, CHUNK):
@@ -164,13 +166,13 @@ class _ViewTensors:
     mask: torch.Tensor | None  # [H, W] bool, only when the capture gave a mask
 
     @staticmethod
-    def of(view: View, device: torch.device) -> _ViewTensors:
+    def of(view: View, device: torch.device, carve: bool = True) -> _ViewTensors:
         return _ViewTensors(
             camera=view.camera,
             depth_camera=view.depth_cam,
             depth=torch.from_numpy(view.depth).to(device),
             weight=torch.from_numpy(view.weight).to(device),
-            mask=torch.from_numpy(view.mask).to(device) if view.mask_given else None,
+            mask=torch.from_numpy(view.mask).to(device) if view.mask_given and carve else None,
         )
 
 
@@ -238,7 +240,11 @@ def fuse(
     device: torch.device,
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
+    carve: bool = True,
 ) -> FusionResult:
+    """`carve=False`: depth alone, the masks left out. The surface pose refinement aligns
+    the views to is fused that way: a silhouette seen through a wrong pose carves away
+    the object's edge where the other views put it, and the views would align to the cut."""
     points = capture.points()
     if capture.bounds is not None:
         # The box is the user's statement of where the object is: no margin beyond it.
@@ -250,7 +256,7 @@ def fuse(
         if on_fraction is not None:
             on_fraction(0.7 * fraction, message)
 
-    field = integrate(capture, grid, device, integrating, stop)
+    field = integrate(capture, grid, device, integrating, stop, carve)
     if stop is not None:
         stop.check()
     mesh = largest_component(extract_surface(field, grid))

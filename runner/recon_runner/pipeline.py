@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,21 @@ from recon_runner.capture import Capture, load_capture
 from recon_runner.config import ReconConfig, resolve_device, seed_everything
 from recon_runner.control import ProgressSink, StopToken
 from recon_runner.export import write_outputs
-from recon_runner.fusion import fuse
+from recon_runner.fusion import FusionResult, fuse
 from recon_runner.mesh import TexturedMesh
 from recon_runner.observed import observed_surface
-from recon_runner.refine import RefineWeights, refine
+from recon_runner.pose_refine import (
+    align_views,
+    anchor,
+    apply_motions,
+    corrections,
+    pose_metrics,
+    poses,
+    scene_depth,
+    transform_mesh,
+    with_poses,
+)
+from recon_runner.refine import PoseRates, RefineWeights, refine
 from recon_runner.render import get_renderer
 from recon_runner.targets import Targets, prepare_targets
 from recon_runner.texture import texture_mesh
@@ -63,14 +75,39 @@ def reconstruct(
 
     progress(Stage.FUSE, 0.0, "loading the capture")
     capture = load_capture(capture_dir, expected_views, config.bounds)
-    fused = fuse(
-        capture,
-        config.grid_resolution,
-        config.face_budget,
-        device,
-        lambda f, m: progress(Stage.FUSE, f, m),
-        stop,
-    )
+    given = poses(capture)
+    depth = scene_depth(capture)
+    passes = config.pose_rounds + 1
+
+    def fusing(round_: int) -> Callable[[float, str], None]:
+        return lambda f, m: progress(Stage.FUSE, (round_ + f) / passes, m)
+
+    def fusion(round_: int, carve: bool) -> FusionResult:
+        return fuse(
+            capture,
+            config.grid_resolution,
+            config.face_budget,
+            device,
+            fusing(round_),
+            stop,
+            carve,
+        )
+
+    # Once the views are found to disagree, the surfaces they align to are fused from depth
+    # alone (fusion.fuse, `carve`) and only the last fusion carves with the masks.
+    fused = fusion(0, True)
+    poses_corrected = False
+    for round_ in range(config.pose_rounds):
+        motions = align_views(capture, fused.mesh, fused.voxel_size, config.seed)
+        last = round_ == config.pose_rounds - 1
+        if all(np.array_equal(m, np.eye(4)) for m in motions):
+            break  # the views agree: nothing to correct, no second fusion to pay for
+        corrected = apply_motions(poses(capture), motions)
+        frame = anchor(corrected, given, depth)
+        capture = with_poses(capture, [frame @ c for c in corrected])
+        poses_corrected = True
+        progress(Stage.FUSE, (round_ + 1) / passes, "fusing again with corrected poses")
+        fused = fusion(round_ + 1, last)
     mesh = fused.mesh
     log.info("fused: %d faces, voxel %.2f mm", len(mesh.faces), fused.voxel_size * 1000)
     lap(Stage.FUSE)
@@ -104,8 +141,20 @@ def reconstruct(
             views_per_step=config.refine_views_per_step,
             on_fraction=lambda f, m: progress(Stage.REFINE, f, m),
             stop=stop,
+            poses=(
+                PoseRates(config.pose_rotation_lr, config.pose_translation_lr)
+                if poses_corrected and config.refine_poses
+                else None
+            ),
         )
         mesh = refined.mesh
+        if poses_corrected and config.refine_poses:
+            corrected = [c @ d for c, d in zip(poses(capture), refined.corrections, strict=True)]
+            frame = anchor(corrected, given, depth)
+            capture = with_poses(capture, [frame @ c for c in corrected])
+            mesh = transform_mesh(mesh, frame)
+            bounds = _scene_bounds(capture, mesh.vertices)
+            targets.clear()  # the views moved: every working resolution is prepared again
     surface = observed_surface(
         mesh,
         targets_at(config.texture_resolution),
@@ -154,6 +203,7 @@ def reconstruct(
         "views": len(capture.views),
         "closeHoles": config.close_holes,
         **surface.metrics(),
+        **pose_metrics(corrections(capture, given), poses_corrected),
     }
     stop.check()
     lap(Stage.EXPORT)

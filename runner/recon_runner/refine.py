@@ -11,6 +11,13 @@ The vertices are optimised in the smooth parametrisation of Nicolet et al. ("Lar
 in Inverse Rendering of Geometry", 2021): Adam updates u = (I + lambda L) x, and positions
 come back through a sparse solve. Gradients then act on whole neighbourhoods rather than
 single vertices, which is what lets a few hundred CPU steps converge without tangling.
+
+With `poses` given, each view also gets a small rigid correction of its camera (a rotation
+vector through roma and a translation, in the camera's frame) optimised with the vertices:
+what remains of a phone's pose error after `pose_refine.align_views` shows as a depth
+disagreement that no smooth surface can remove, and the gradient moves the camera instead.
+The correction is relative to the targets' cameras; `pose_refine.anchor` afterwards keeps
+the world frame.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import roma
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -50,10 +58,66 @@ class RefineWeights:
 
 
 @dataclass(frozen=True)
+class PoseRates:
+    """Adam step sizes of the per-view camera corrections."""
+
+    rotation: float  # radians per step
+    translation: float  # voxels per step
+
+
+@dataclass(frozen=True)
 class RefineResult:
     mesh: Mesh
     colours: npt.NDArray[np.float32]  # [V,3] per-vertex colour fitted alongside
     losses: list[float]
+    # [B,4,4] per view: corrected camera-to-world = given camera-to-world @ correction
+    # (identity without `poses`).
+    corrections: npt.NDArray[np.float64]
+
+
+class ViewPoses:
+    """Per-view camera corrections as parameters, and the clip matrices they give."""
+
+    def __init__(self, targets: Targets) -> None:
+        device = targets.clip.device
+        c2w = torch.tensor(np.stack([c.c2w for c in targets.cameras]), dtype=torch.float32)
+        self.c2w = c2w.to(device)
+        self.w2c = torch.linalg.inv(self.c2w)
+        # The camera-to-clip part of each world-to-clip matrix.
+        self.projection = targets.clip @ self.c2w
+        n = len(targets.cameras)
+        # One tensor per view: Adam leaves views a step did not render where they are.
+        self.rotations = [torch.zeros(3, device=device, requires_grad=True) for _ in range(n)]
+        self.translations = [torch.zeros(3, device=device, requires_grad=True) for _ in range(n)]
+
+    def correction(self, index: int) -> torch.Tensor:
+        """4x4 camera-frame correction of one view."""
+        rotation = roma.rotvec_to_rotmat(self.rotations[index])
+        top = torch.cat([rotation, self.translations[index].unsqueeze(1)], dim=1)
+        bottom = torch.tensor([[0.0, 0.0, 0.0, 1.0]], device=top.device)
+        return torch.cat([top, bottom], dim=0)
+
+    def clip(self, indices: list[int]) -> torch.Tensor:
+        """[b,4,4] world-to-clip through the corrected cameras."""
+        out = []
+        for i in indices:
+            c = self.correction(i)
+            rt = c[:3, :3].T
+            inverse = torch.cat([torch.cat([rt, -(rt @ c[:3, 3:])], dim=1), c[3:].detach()], dim=0)
+            out.append(self.projection[i] @ inverse @ self.w2c[i])
+        return torch.stack(out)
+
+    def moved(self, indices: list[int], points: torch.Tensor) -> torch.Tensor:
+        """World points [b,H,W,3] of each view's depth, through its corrected camera."""
+        with torch.no_grad():
+            m = torch.stack([self.c2w[i] @ self.correction(i) @ self.w2c[i] for i in indices])
+        return torch.einsum("bhwj,bij->bhwi", points, m[:, :3, :3]) + m[:, None, None, :3, 3]
+
+    def result(self) -> npt.NDArray[np.float64]:
+        with torch.no_grad():
+            return np.stack(
+                [self.correction(i).double().cpu().numpy() for i in range(len(self.rotations))]
+            )
 
 
 def uniform_laplacian(faces: npt.NDArray[np.int32], n_vertices: int) -> sp.csr_matrix:
@@ -156,8 +220,10 @@ def refine(
     views_per_step: int | None = None,
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
+    poses: PoseRates | None = None,
 ) -> RefineResult:
-    """Move the vertices so renders match the views; `learning_rate` is in voxels per step."""
+    """Move the vertices so renders match the views; `learning_rate` is in voxels per step.
+    With `poses`, each view's camera is corrected alongside (`RefineResult.corrections`)."""
     device = targets.depth.device
     faces_np = mesh.faces
     faces = torch.from_numpy(faces_np.astype(np.int64)).to(device)
@@ -170,12 +236,15 @@ def refine(
     x0 = torch.from_numpy(mesh.vertices.astype(np.float32)).to(device)
     u = param.to_u(x0).requires_grad_(True)
     colours = torch.full((len(mesh.vertices), 3), 0.5, device=device, requires_grad=True)
-    optimiser = torch.optim.Adam(
-        [
-            {"params": [u], "lr": learning_rate * voxel},
-            {"params": [colours], "lr": 0.05},
-        ]
-    )
+    groups: list[dict[str, object]] = [
+        {"params": [u], "lr": learning_rate * voxel},
+        {"params": [colours], "lr": 0.05},
+    ]
+    cameras = ViewPoses(targets) if poses is not None else None
+    if cameras is not None and poses is not None:
+        groups.append({"params": cameras.rotations, "lr": poses.rotation})
+        groups.append({"params": cameras.translations, "lr": poses.translation * voxel})
+    optimiser = torch.optim.Adam(groups)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     height, width = targets.resolution
     n_views = len(targets.cameras)
@@ -185,9 +254,12 @@ def refine(
         if stop is not None:
             stop.check()
         x = param.solve(u).requires_grad_(True)
-        views = targets.subset([(step * per_step + j) % n_views for j in range(per_step)])
+        chosen = [(step * per_step + j) % n_views for j in range(per_step)]
+        views = targets.subset(chosen)
         surface = views.surface
-        pos = to_clip(x, views.clip)
+        clip = views.clip if cameras is None else cameras.clip(chosen)
+        points = views.points if cameras is None else cameras.moved(chosen, views.points)
+        pos = to_clip(x, clip)
         rast = renderer.rasterize(pos, faces_raster, (height, width))
         attrs = torch.cat([pos[..., 3:4], colours.unsqueeze(0).expand(pos.shape[0], -1, -1)], -1)
         rendered = renderer.interpolate(attrs, rast, faces_raster)
@@ -209,7 +281,7 @@ def refine(
             loss = (
                 loss
                 + weights.mask
-                * _missing_pull(x, views.points[surface & ~covered], voxel, generator)
+                * _missing_pull(x, points[surface & ~covered], voxel, generator)
                 / voxel
             )
         if weights.laplacian > 0:
@@ -232,7 +304,9 @@ def refine(
     with torch.no_grad():
         final = param.solve(u).cpu().numpy().astype(np.float32)
         fitted = colours.detach().clamp(0.0, 1.0).cpu().numpy().astype(np.float32)
-    return RefineResult(Mesh(final, mesh.faces), fitted, losses)
+    identity = np.tile(np.eye(4), (n_views, 1, 1))
+    corrections = identity if cameras is None else cameras.result()
+    return RefineResult(Mesh(final, mesh.faces), fitted, losses, corrections)
 
 
 def _missing_pull(

@@ -6,6 +6,11 @@ and view disagreements. Every texel ends up with a colour: texels no camera saw 
 colour of the nearest seen surface point in 3D (so both sides of a UV seam agree), and
 texels outside the charts copy their nearest chart texel, so bilinear filtering at chart
 borders never reaches the empty background of the atlas (no black seams).
+
+The views are blended after their exposure and white balance are brought to one another
+(`exposure.fit_gains`), robustly (`exposure.robust_blend`: a highlight one view sees and
+the others don't stays out), and the fit after it compares renders with the gain-corrected
+images under a Cauchy loss, for the same reason.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from scipy.spatial import cKDTree
 
 from recon_runner.camera import to_clip
 from recon_runner.control import StopToken
+from recon_runner.exposure import ROBUST_SCALE, fit_gains, robust_blend
 from recon_runner.mesh import Mesh, TexturedMesh
 from recon_runner.render import Renderer
 from recon_runner.targets import Targets
@@ -112,13 +118,12 @@ def rendered_depth(
 
 def project_views(
     texels: Texels, targets: Targets, depth: torch.Tensor, voxel: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean of the views' colours at each covered texel, and the total weight
-    (0 where no view sees the texel)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The views' colours blended at each covered texel (gain-corrected, robustly), the
+    total weight (0 where no view sees the texel) and the views' gains [B,3]."""
     points = texels.positions[texels.covered]
     normals = texels.normals[texels.covered]
-    colour = torch.zeros_like(points)
-    total = torch.zeros(len(points), device=points.device)
+    colours, weights = [], []
     inner = _inner_masks(targets)
     height, width = targets.resolution
     for b, camera in enumerate(targets.cameras):
@@ -137,12 +142,12 @@ def project_views(
             dim=1,
         )
         facing = (normals * to_camera).sum(1).clamp(min=0.0)
-        weight = facing.pow(SHARPNESS) * visible
-        sampled = _bilinear(targets.rgb[b], px, py)
-        colour += weight.unsqueeze(1) * sampled
-        total += weight
-    colour = colour / total.clamp(min=1e-12).unsqueeze(1)
-    return colour, total
+        weights.append(facing.pow(SHARPNESS) * visible)
+        colours.append(_bilinear(targets.rgb[b], px, py))
+    stacked, weight = torch.stack(colours), torch.stack(weights)  # [B,N,3], [B,N]
+    gains = fit_gains(stacked, weight)
+    colour = robust_blend(stacked / gains[:, None, :], weight)
+    return colour, weight.sum(dim=0), gains
 
 
 def _inner_masks(targets: Targets) -> torch.Tensor:
@@ -222,7 +227,7 @@ def texture_mesh(
     uvs = torch.from_numpy(atlas.uvs).to(device)
     texels = texel_surface(renderer, vertices, faces, uvs, size)
     depth = rendered_depth(renderer, vertices, faces, targets)
-    colour, weight = project_views(texels, targets, depth, voxel)
+    colour, weight, gains = project_views(texels, targets, depth, voxel)
     covered = texels.covered.cpu().numpy()
     texel_colours = fill_unseen(
         colour.cpu().numpy(),
@@ -247,6 +252,7 @@ def texture_mesh(
             learning_rate,
             lambda f, m: report(0.5 + 0.5 * f, m),
             stop,
+            gains=gains,
         )
     texture = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     report(1.0, "texture done")
@@ -271,8 +277,10 @@ def optimise_texture(
     learning_rate: float,
     on_fraction: FractionSink | None = None,
     stop: StopToken | None = None,
+    gains: torch.Tensor | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Fit the texture so renders through the renderer match the input images.
+    """Fit the texture so renders through the renderer match the input images (divided by
+    each view's `gains` [B,3], under a Cauchy loss that a highlight barely moves).
 
     The geometry is fixed, so each view is rasterized once and only the pixels that compare
     (object pixels away from the silhouette) are sampled each step. The fit is a correction
@@ -285,7 +293,8 @@ def optimise_texture(
         rast = renderer.rasterize(pos, faces, targets.resolution)
         uv = renderer.interpolate(uvs.unsqueeze(0), rast, faces)
     use = (rast[..., 3] > 0) & _inner_masks(targets)
-    wanted = targets.rgb[use]
+    rgb = targets.rgb if gains is None else targets.rgb / gains[:, None, None, :]
+    wanted = rgb[use]
     # The compared pixels as one image of N x 1 texture lookups.
     lookups = uv[use].view(1, -1, 1, 2)
     base = torch.from_numpy(image).to(device).permute(2, 0, 1).unsqueeze(0)  # [1,3,T,T]
@@ -303,7 +312,8 @@ def optimise_texture(
         if stop is not None:
             stop.check()
         rendered = renderer.texture(current(), lookups, filter_mode="linear", boundary_mode="clamp")
-        loss = (rendered.view(-1, 3) - wanted).square().mean()
+        residual = (rendered.view(-1, 3) - wanted) / ROBUST_SCALE
+        loss = ROBUST_SCALE**2 * torch.log1p(residual.square()).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -6,8 +6,16 @@ from recon_runner.synthetic.objects import (
     make_object,
     sphere_object,
 )
-from recon_runner.synthetic.views import DepthNoise, RenderedView, orbit_cameras, render_views
+from recon_runner.synthetic.views import (
+    DepthNoise,
+    Lighting,
+    RenderedView,
+    orbit_cameras,
+    render_views,
+)
 from recon_runner.synthetic.writer import (
+    PHONE,
+    PHONE_NOISE,
     CaptureStyle,
     choose_depth_unit,
     write_capture,
@@ -16,8 +24,11 @@ from recon_runner.synthetic.writer import (
 
 __all__ = [
     "OBJECT_NAMES",
+    "PHONE",
+    "PHONE_NOISE",
     "CaptureStyle",
     "DepthNoise",
+    "Lighting",
     "RenderedView",
     "SyntheticObject",
     "choose_depth_unit",

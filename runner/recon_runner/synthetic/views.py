@@ -3,6 +3,10 @@
 Colour is the object's true surface colour evaluated at each pixel's surface point (no
 lighting: the texture a reconstruction should recover is exactly this albedo). Depth is the
 z-depth of the same point; the mask is the rasterizer's coverage, so all three agree.
+
+With `Lighting`, colour is what a phone records of a lit, glossy object instead: the albedo
+under Lambert shading from a fixed light, plus a white Blinn-Phong highlight that moves
+with the viewpoint (what one view sees as a highlight, the others do not).
 """
 
 from __future__ import annotations
@@ -35,6 +39,40 @@ class RenderedView:
     camera: Camera
     rgba: npt.NDArray[np.uint8]  # [H,W,4], alpha 255 on the object
     depth: npt.NDArray[np.float32]  # [H,W] z-depth in metres, 0 off the object
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """A fixed directional light with ambient fill, and a specular lobe."""
+
+    direction: tuple[float, float, float] = (0.3, -0.4, 0.87)  # towards the light, world
+    ambient: float = 0.55
+    diffuse: float = 0.45
+    specular: float = 0.6
+    shininess: float = 40.0
+
+    def lambertian(
+        self, albedo: npt.NDArray[np.float64], normals: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """The view-independent part: what a texture of the lit object can hold."""
+        light = np.asarray(self.direction, dtype=np.float64)
+        lambert = np.clip(normals @ (light / np.linalg.norm(light)), 0.0, None)
+        return np.asarray(albedo * (self.ambient + self.diffuse * lambert)[:, None])
+
+    def shade(
+        self,
+        albedo: npt.NDArray[np.float64],
+        normals: npt.NDArray[np.float64],
+        to_eye: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        light = np.asarray(self.direction, dtype=np.float64)
+        light = light / np.linalg.norm(light)
+        lambert = np.clip(normals @ light, 0.0, None)
+        half = light + to_eye
+        half /= np.linalg.norm(half, axis=1, keepdims=True).clip(min=1e-12)
+        gloss = np.clip((normals * half).sum(axis=1), 0.0, None) ** self.shininess
+        lit = albedo * (self.ambient + self.diffuse * lambert)[:, None]
+        return np.clip(lit + self.specular * (gloss * (lambert > 0))[:, None], 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -88,9 +126,13 @@ def orbit_cameras(
 
 
 def render_views(
-    obj: SyntheticObject, cameras: list[Camera], renderer: Renderer | None = None
+    obj: SyntheticObject,
+    cameras: list[Camera],
+    renderer: Renderer | None = None,
+    lighting: Lighting | None = None,
 ) -> list[RenderedView]:
-    """Colour, mask and z-depth of the object from each camera, row 0 at the top."""
+    """Colour, mask and z-depth of the object from each camera, row 0 at the top; the
+    colour is the albedo, or the albedo lit by `lighting`."""
     renderer = renderer or get_renderer()
     device = renderer.device
     lo, hi = obj.bounds
@@ -103,13 +145,26 @@ def render_views(
         with torch.no_grad():
             rast = renderer.rasterize(pos, faces, (camera.height, camera.width))
             world = renderer.interpolate(verts, rast, faces)[0].double().cpu().numpy()
-        covered = rast[0, ..., 3].cpu().numpy() > 0
+        face_ids = rast[0, ..., 3].cpu().numpy().astype(np.int64)
+        covered = face_ids > 0
         points = world[covered]
         rgba = np.zeros((camera.height, camera.width, 4), dtype=np.uint8)
         colour = np.clip(obj.true_colour(points), 0.0, 1.0)
+        if lighting is not None:
+            normals = _face_normals(obj)[face_ids[covered] - 1]
+            to_eye = camera.position - points
+            to_eye /= np.linalg.norm(to_eye, axis=1, keepdims=True)
+            colour = lighting.shade(colour, normals, to_eye)
         rgba[covered, :3] = np.round(colour * 255.0).astype(np.uint8)
         rgba[covered, 3] = 255
         depth = np.zeros((camera.height, camera.width), dtype=np.float32)
         depth[covered] = -world_to_camera(camera, points)[:, 2]
         out.append(RenderedView(camera, rgba, depth))
+    return out
+
+
+def _face_normals(obj: SyntheticObject) -> npt.NDArray[np.float64]:
+    v = obj.mesh.vertices.astype(np.float64)[obj.mesh.faces]
+    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    out: npt.NDArray[np.float64] = n / np.linalg.norm(n, axis=1, keepdims=True).clip(min=1e-12)
     return out

@@ -4,7 +4,11 @@ By default the ideal capture: RGBA PNG colour (alpha the object mask) and 16-bit
 the colour resolution. `CaptureStyle` writes what phones and sensors store instead: JPEG
 colour without alpha, depth at a fraction of the colour resolution (`depth_w`/`depth_h`,
 intrinsics scaled), mask files, and confidence maps whose low level marks readings that are
-wrong, so a test can tell whether the reader honours them.
+wrong, so a test can tell whether the reader honours them. And the errors handheld phone
+captures have: every view's pose off by a small rotation and translation (the true poses
+render, the perturbed ones are written), depth measured at a fraction of the colour
+resolution and stored nearest-upsampled, lit glossy colour (`Lighting`) and a per-view
+exposure and white-balance gain.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ import numpy.typing as npt
 from PIL import Image
 
 from recon_runner.synthetic.objects import SyntheticObject
-from recon_runner.synthetic.views import DepthNoise, RenderedView, orbit_cameras, render_views
+from recon_runner.synthetic.views import (
+    DepthNoise,
+    Lighting,
+    RenderedView,
+    orbit_cameras,
+    render_views,
+)
 
 # Depth units tried, finest first: the finest whose 16-bit range holds the farthest surface
 # keeps quantisation (half a unit) far below the accuracy being measured.
@@ -42,13 +52,56 @@ class CaptureStyle:
     # and marked low confidence: a reader that ignores confidence fuses them.
     low_confidence_outliers: float = 0.0
     outlier_offset: float = 0.1
+    # Each view's written pose is its true one moved, in the camera's frame, by a rotation
+    # of up to this many degrees and a translation of up to this many metres (each drawn
+    # between half and all of it, in a random direction).
+    pose_error_degrees: float = 0.0
+    pose_error_m: float = 0.0
+    # Depth measured at 1/depth_blocks of the colour resolution and written nearest-
+    # upsampled to it (blocks of depth_blocks x depth_blocks pixels share one reading).
+    depth_blocks: int = 1
+    # Colour lit by this light (None: the albedo), then scaled per view by an exposure
+    # gain within 1 +- exposure_gain and per channel by a white balance within a quarter
+    # of that.
+    lighting: Lighting | None = None
+    exposure_gain: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.colour_format not in ("png", "jpeg"):
             raise ValueError(f"colour_format {self.colour_format!r} must be png or jpeg")
-        if self.depth_scale < 1:
-            raise ValueError("depth_scale must be at least 1")
+        if self.depth_scale < 1 or self.depth_blocks < 1:
+            raise ValueError("depth_scale and depth_blocks must be at least 1")
+        if self.depth_scale > 1 and self.depth_blocks > 1:
+            raise ValueError("depth is either stored small (depth_scale) or upsampled, not both")
+
+    def pose_error(self, index: int) -> npt.NDArray[np.float64]:
+        """The camera-frame motion E of view `index`: written c2w = true c2w @ E."""
+        rng = np.random.default_rng([self.seed, index, 11])
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = np.radians(self.pose_error_degrees) * rng.uniform(0.5, 1.0)
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        motion = np.eye(4)
+        motion[:3, :3] = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+        motion[:3, 3] = direction * self.pose_error_m * rng.uniform(0.5, 1.0)
+        return motion
+
+    def written_pose(self, index: int, c2w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        if self.pose_error_degrees == 0 and self.pose_error_m == 0:
+            return np.asarray(c2w, dtype=np.float64)
+        return np.asarray(c2w, dtype=np.float64) @ self.pose_error(index)
+
+    def gain(self, index: int) -> npt.NDArray[np.float64]:
+        """Per-channel colour gain of view `index`."""
+        if self.exposure_gain == 0:
+            return np.ones(3)
+        rng = np.random.default_rng([self.seed, index, 13])
+        exposure = rng.uniform(1.0 - self.exposure_gain, 1.0 + self.exposure_gain)
+        balance = rng.uniform(1.0 - self.exposure_gain / 4, 1.0 + self.exposure_gain / 4, size=3)
+        return np.asarray(exposure * balance, dtype=np.float64)
 
     @property
     def has_alpha(self) -> bool:
@@ -106,19 +159,21 @@ def write_views(
     for i, (view, depth_view) in enumerate(zip(views, depths, strict=True)):
         cam = view.camera
         image_name, depth_name = f"images/view_{i:03d}.{extension}", f"depth/view_{i:03d}.png"
+        rgba = view.rgba
+        if style.exposure_gain != 0:
+            gained = np.clip(np.rint(rgba[..., :3] * style.gain(i)), 0, 255).astype(np.uint8)
+            rgba = np.concatenate([gained, rgba[..., 3:]], axis=-1)
         if style.colour_format == "jpeg":
-            Image.fromarray(view.rgba[..., :3], mode="RGB").save(
-                root / image_name, quality=JPEG_QUALITY
-            )
+            Image.fromarray(rgba[..., :3], mode="RGB").save(root / image_name, quality=JPEG_QUALITY)
         elif style.has_alpha:
-            Image.fromarray(view.rgba, mode="RGBA").save(root / image_name)
+            Image.fromarray(rgba, mode="RGBA").save(root / image_name)
         else:
-            Image.fromarray(view.rgba[..., :3], mode="RGB").save(root / image_name)
+            Image.fromarray(rgba[..., :3], mode="RGB").save(root / image_name)
         depth = depth_view.depth
         frame: dict[str, object] = {
             "file_path": image_name,
             "depth_file_path": depth_name,
-            "transform_matrix": cam.c2w.tolist(),
+            "transform_matrix": style.written_pose(i, cam.c2w).tolist(),
         }
         if style.confidence:
             depth, levels = _with_outliers(depth, style, i)
@@ -176,17 +231,45 @@ def write_capture(
     Returns the views as written (noise applied; depth at the depth resolution), for
     callers that compare against them."""
     cameras = orbit_cameras(obj, views, width, height)
-    rendered = render_views(obj, cameras)
+    rendered = render_views(obj, cameras, lighting=style.lighting)
     depth_views = rendered
-    if style.depth_scale > 1:
-        k = style.depth_scale
+    k = max(style.depth_scale, style.depth_blocks)
+    if k > 1:
         depth_views = render_views(obj, [c.resized(width // k, height // k) for c in cameras])
     if noise is not None:
         depth_views = [
             RenderedView(v.camera, v.rgba, noise.apply(v.depth, i))
             for i, v in enumerate(depth_views)
         ]
+    if style.depth_blocks > 1:
+        if width % k or height % k:
+            raise ValueError(f"{width}x{height} is not a multiple of depth_blocks {k}")
+        # Stored at the colour resolution, each reading repeated over its block.
+        depth_views = [
+            RenderedView(
+                c,
+                v.rgba,
+                np.repeat(np.repeat(v.depth, k, axis=0), k, axis=1)[: c.height, : c.width],
+            )
+            for c, v in zip(cameras, depth_views, strict=True)
+        ]
     write_views(rendered, root, depth_unit, style, depth_views)
     return [
         RenderedView(v.camera, v.rgba, d.depth) for v, d in zip(rendered, depth_views, strict=True)
     ]
+
+
+# A handheld phone capture as the benchmark's phone family writes it: every pose off by up
+# to half a degree and 5 mm, depth at a quarter of the colour resolution, nearest-upsampled,
+# lit glossy colour with per-view exposure, JPEG without alpha (`PHONE_NOISE` adds a few
+# millimetres of depth noise at the rig's 1.5-2 m).
+PHONE = CaptureStyle(
+    colour_format="jpeg",
+    alpha=False,
+    pose_error_degrees=0.5,
+    pose_error_m=0.005,
+    depth_blocks=4,
+    lighting=Lighting(),
+    exposure_gain=0.15,
+)
+PHONE_NOISE = DepthNoise(sigma_at_1m=0.001, dropout=0.02)
