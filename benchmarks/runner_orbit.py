@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -32,10 +31,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import PIPE
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
-from side_by_side import measured, open3d_tsdf
+from side_by_side import measured, open3d_tsdf, report_to
 
 METHODS = ("open3d", "standard", "closeHoles")
 ELEVATIONS_DEGREES = (20.0, 30.0, 40.0)
@@ -335,23 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
-    sink: TextIO | None = None
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        sink = args.output.open("w")
-        sink.write(f"$ {' '.join(shlex.quote(a) for a in ['.venv/bin/python', *sys.argv])}\n")
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-        if sink is not None:
-            sink.write(line + "\n")
-            sink.flush()
-
-    try:
-        return _run(args, out)
-    finally:
-        if sink is not None:
-            sink.close()
+    return report_to(args.output, lambda out: _run(args, out))
 
 
 if __name__ == "__main__":

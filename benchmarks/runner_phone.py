@@ -23,17 +23,16 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
-from side_by_side import measured, open3d_tsdf
+from side_by_side import measured, open3d_tsdf, report_ending, report_to
 
 METHODS = ("open3d", "draft", "standard")
 VIEWS, SIZE = 6, 256
@@ -208,15 +207,7 @@ def parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
                 record = json.loads(done.stdout.strip().splitlines()[-1])
                 results.append(record)
                 out(row(record))
-    out(f"load average at end: {os.getloadavg()}")
-    out("")
-    out("targets:")
-    for line in verdicts(results):
-        out(line)
-    out("")
-    out("raw:")
-    for record in results:
-        out(json.dumps(record, sort_keys=True))
+    report_ending(out, results, verdicts(results), "targets:")
     return 0
 
 
@@ -234,23 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.method, args.object, Path(args.capture), args.samples)))
         return 0
-    sink: TextIO | None = None
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        sink = args.output.open("w")
-        sink.write(f"$ {' '.join(shlex.quote(a) for a in ['.venv/bin/python', *sys.argv])}\n")
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-        if sink is not None:
-            sink.write(line + "\n")
-            sink.flush()
-
-    try:
-        return parent(args, out)
-    finally:
-        if sink is not None:
-            sink.close()
+    return report_to(args.output, lambda out: parent(args, out))
 
 
 if __name__ == "__main__":

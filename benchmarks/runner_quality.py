@@ -19,16 +19,15 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from side_by_side import measured, open3d_tsdf
+from side_by_side import measured, open3d_tsdf, report_ending, report_to
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -190,15 +189,7 @@ def _parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
                 record["depth"] = depth
                 results.append(record)
                 out(_row(record))
-    out(f"load average at end: {os.getloadavg()}")
-    out("")
-    out("targets (issue 3):")
-    for line in _verdicts(results):
-        out(line)
-    out("")
-    out("raw:")
-    for record in results:
-        out(json.dumps(record, sort_keys=True))
+    report_ending(out, results, _verdicts(results), "targets (issue 3):")
     return 0
 
 
@@ -215,24 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
-    sink: TextIO | None = None
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        sink = args.output.open("w")
-        command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv])
-        sink.write(f"$ {command}\n")
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-        if sink is not None:
-            sink.write(line + "\n")
-            sink.flush()
-
-    try:
-        return _parent(args, out)
-    finally:
-        if sink is not None:
-            sink.close()
+    return report_to(args.output, lambda out: _parent(args, out))
 
 
 if __name__ == "__main__":

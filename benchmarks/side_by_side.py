@@ -64,3 +64,47 @@ def measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
         except ValueError:
             continue
     return evaluate_with_seed(3)
+
+
+def report_to(output: Path | None, body: Callable[[Callable[[str], None]], int]) -> int:
+    """Run `body` with an `out` that prints each line as it comes and, given `output`,
+    also writes it there after the command line that produced it, so the file a doc quotes
+    says how it was made."""
+    import shlex
+    import sys
+
+    sink = None
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        sink = output.open("w")
+        sink.write(f"$ {' '.join(shlex.quote(a) for a in ['.venv/bin/python', *sys.argv])}\n")
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+        if sink is not None:
+            sink.write(line + "\n")
+            sink.flush()
+
+    try:
+        return body(out)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def report_ending(
+    out: Callable[[str], None], results: list[dict[str, Any]], verdicts: list[str], heading: str
+) -> None:
+    """The closing block every run prints: the load at the end, the verdicts against the
+    targets under `heading`, and each result as JSON."""
+    import os
+
+    out(f"load average at end: {os.getloadavg()}")
+    out("")
+    out(heading)
+    for line in verdicts:
+        out(line)
+    out("")
+    out("raw:")
+    for record in results:
+        out(json.dumps(record, sort_keys=True))
