@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from side_by_side import measured, open3d_tsdf, report_ending, report_to
+from side_by_side import benchmark_arguments, measured, open3d_tsdf, report_ending, report_to
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -194,15 +194,7 @@ def _parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", default="", help="comma list (default: all five)")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--samples", type=int, default=100_000)
-    parser.add_argument("--output", type=Path, help="also write everything to this file")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--method", help=argparse.SUPPRESS)
-    parser.add_argument("--object", help=argparse.SUPPRESS)
-    parser.add_argument("--capture", help=argparse.SUPPRESS)
+    parser = benchmark_arguments(__doc__.splitlines()[0], METHODS)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)

@@ -108,3 +108,20 @@ def report_ending(
     out("raw:")
     for record in results:
         out(json.dumps(record, sort_keys=True))
+
+
+def benchmark_arguments(description: str, methods: tuple[str, ...]) -> Any:
+    """The command line both object-family benchmarks take: which objects and methods, the
+    accuracy samples, an output file, and the hidden child arguments of one run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--objects", default="", help="comma list (default: all five)")
+    parser.add_argument("--methods", default=",".join(methods))
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--output", type=Path, help="also write everything to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--method", help=argparse.SUPPRESS)
+    parser.add_argument("--object", help=argparse.SUPPRESS)
+    parser.add_argument("--capture", help=argparse.SUPPRESS)
+    return parser
