@@ -8,11 +8,12 @@ about 12 minutes on a 2-core machine, more than a warm `make test` may take.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 from recon_stack.image_build import OPERATOR, RUNNER, BuiltImage, ensure_image
+
+from tests.support.opt_in import deselect_unless_opted_in
 
 
 def _needs_buildah() -> None:
@@ -38,15 +39,12 @@ OPT_IN_ENV = "RECON_TEST_IMAGES"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    opted_in = "images" in (config.getoption("-m") or "") or os.environ.get(OPT_IN_ENV) == "1"
-    kept, dropped = [], []
-    for item in items:
-        if {"operator_image", "runner_image"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.images)
-            if not opted_in:
-                dropped.append(item)
-                continue
-        kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    deselect_unless_opted_in(
+        config,
+        items,
+        "images",
+        OPT_IN_ENV,
+        lambda item: bool(
+            {"operator_image", "runner_image"} & set(getattr(item, "fixturenames", ()))
+        ),
+    )

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from recon_stack.stack import Stack
 
+from tests.support.opt_in import deselect_unless_opted_in
 from tests.support.stack_handle import StackHandle, handle_for
 
 OPT_IN_ENV = "RECON_TEST_REAL_NODE"
@@ -47,15 +48,10 @@ def namespace(real_stack: StackHandle) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    opted_in = "realnode" in (config.getoption("-m") or "") or os.environ.get(OPT_IN_ENV) == "1"
-    kept, dropped = [], []
-    for item in items:
-        if "tests/realnode/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.realnode)
-            if not opted_in:
-                dropped.append(item)
-                continue
-        kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    deselect_unless_opted_in(
+        config,
+        items,
+        "realnode",
+        OPT_IN_ENV,
+        lambda item: "tests/realnode/" in str(item.fspath).replace(os.sep, "/"),
+    )

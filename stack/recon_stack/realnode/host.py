@@ -87,17 +87,23 @@ def netns_pids(name: str) -> list[int]:
     return [int(p) for p in proc.stdout.split() if p.isdigit()]
 
 
-def remove_netns(name: str) -> None:
-    """Kill what is left inside, then delete the namespace (its iptables rules, bridge and
-    pod interfaces go with it)."""
-    for _ in range(50):
-        pids = netns_pids(name)
+def kill_until_gone(pids_of: Callable[[], list[int]], tries: int = 50) -> None:
+    """SIGKILL every process `pids_of` lists, again and again (a dying process may still
+    fork), until it lists none or `tries` rounds 0.1 s apart have passed."""
+    for _ in range(tries):
+        pids = pids_of()
         if not pids:
-            break
+            return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
+
+
+def remove_netns(name: str) -> None:
+    """Kill what is left inside, then delete the namespace (its iptables rules, bridge and
+    pod interfaces go with it)."""
+    kill_until_gone(lambda: netns_pids(name))
     if netns_path(name).exists():
         _run("ip", "netns", "delete", name)
 
@@ -175,14 +181,7 @@ def cgroup_pids(name: str) -> list[int]:
 
 def remove_cgroups(name: str) -> None:
     """Kill what still runs in the node's cgroups (pods of a crashed node), remove them."""
-    for _ in range(50):
-        pids = cgroup_pids(name)
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+    kill_until_gone(lambda: cgroup_pids(name))
     for hierarchy in cgroup_hierarchies():
         top = hierarchy / name
         if not top.is_dir():
