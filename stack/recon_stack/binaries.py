@@ -265,20 +265,22 @@ def resolve_tool(
     tool: Component,
     build: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    how_to_build: str = "",
 ) -> Path:
-    """A tool of this repository (tools/NAME) for this checkout's source, built when missing."""
+    """A built program that the stack does not always need (a tool of this repository,
+    tools/NAME, or an add-on like Kueue from its module), built when missing."""
     source = tool.source
     name = tool.binaries[0]
-    if source is None or not (source / "go.mod").is_file():
+    if source is not None and not (source / "go.mod").is_file():
         raise BinaryError(f"the {name} tool's source is missing: expected {source}/go.mod")
     cached = tool.cache_dir / name
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
     if not build:
-        raise BinaryError(f"{name} is not built; expected {cached}")
+        raise BinaryError(f"{name} is not built; expected {cached}{how_to_build}")
     if shutil.which("go") is None:
         raise BinaryError(
-            f"cannot build {name}: `go` is not on PATH. Install Go 1.24 or newer "
+            f"cannot build {name}: `go` is not on PATH. Install Go 1.25 or newer "
             "(https://go.dev/doc/install)."
         )
     return build_component(tool, log)[name]
@@ -287,25 +289,10 @@ def resolve_tool(
 def resolve_kueue(
     build: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
 ) -> Path:
-    """Kueue's controller manager, built from its pinned module when missing.
-
-    Only the Kueue tests and `recon dev up --kueue` need it, so a plain stack never pays
-    for this build.
-    """
-    cached = KUEUE.cache_dir / "kueue-manager"
-    if cached.is_file() and os.access(cached, os.X_OK):
-        return cached
-    if not build:
-        raise BinaryError(
-            f"Kueue {KUEUE_VERSION} is not built; expected {cached} "
-            "(`python -m recon_stack.binaries --kueue` builds it)"
-        )
-    if shutil.which("go") is None:
-        raise BinaryError(
-            "cannot build Kueue: `go` is not on PATH. Install Go 1.25 or newer "
-            "(https://go.dev/doc/install)."
-        )
-    return build_component(KUEUE, log)["kueue-manager"]
+    """Kueue's controller manager, built from its pinned module when missing. Only the
+    Kueue tests need it, so a plain stack never pays for this build."""
+    how = " (`python -m recon_stack.binaries --kueue` builds it)"
+    return resolve_tool(KUEUE, build, log, how)
 
 
 def kueue_module_dir() -> Path:
