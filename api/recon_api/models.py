@@ -601,6 +601,10 @@ class Progress(ApiModel):
     )
 
 
+# The longest condition message the schema takes.
+CONDITION_MESSAGE_MAX = 32768
+
+
 class Condition(ApiModel):
     """A condition in the Kubernetes API conventions."""
 
@@ -624,7 +628,7 @@ class Condition(ApiModel):
     message: str | None = Field(
         default=None,
         description="Human-readable detail of the last transition.",
-        max_length=32768,
+        max_length=CONDITION_MESSAGE_MAX,
     )
     last_transition_time: datetime | None = Field(
         default=None,

@@ -1,22 +1,10 @@
-"""The admission loop: one cluster-wide pass that starts queued jobs when slots free up,
-and sweeps for stalled runs and lapsed cancel requests; beside it, the position writer
-that keeps the queue positions users see within their bounds.
+"""The admission loop: one cluster-wide pass that starts queued jobs when slots free up.
 
-Admission itself runs on every wake-up, so a job starts as soon as it is queued, and in
-queue order: jobs are started one after the other, and when one cannot be started for the
-moment the jobs behind it wait for the retry rather than overtake it. Position writes never
-hold it up: they run in their own task, so a freed slot is refilled at once however many
-positions are being written, and in a thread pool of their own (`Runtime.background`), so
-that they never queue ahead of an admission's requests either.
-
-Position writes are coalesced: at most one position pass every `position_interval`
-seconds, patching only the jobs whose shown position is out of its bounds
-(`queue.stale_positions`: exact near the front, within 10% further back), so a long queue
-draining costs each job a number of writes that grows with the logarithm of its place,
-never a rewrite of the whole queue per admission. The writes go in waves
-(`queue.position_writes`) so that no two queued jobs ever show the same exact position on
-the way. A job's status is written by one of the two at a time (`_write`): a position
-patch landing after the admission would carry a stale Admitted condition.
+Admission runs on every wake-up, so a job starts as soon as it is queued, and in queue
+order: jobs are started one after the other, and when one cannot be started for the moment
+the jobs behind it wait for the retry rather than overtake it. Beside it run the position
+writer (`positions.py`) and the housekeeping sweep (`sweep.py`), started once the queue is
+rebuilt from the API server; neither ever holds an admission up.
 """
 
 from __future__ import annotations
@@ -25,30 +13,26 @@ import asyncio
 import contextlib
 import enum
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Phase
 
-from recon_operator import cancel, children, jobspec, kueue, lifecycle, queue, stale
+from recon_operator import children, jobspec, kueue, lifecycle, queue, sweep
 from recon_operator.cluster import NotOwnedError, namespace_gone
-from recon_operator.lifecycle import StatusChange, Transition
+from recon_operator.lifecycle import StatusChange
+from recon_operator.positions import PositionWriter
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
 
 log = logging.getLogger(__name__)
 
-POSITION_INTERVAL = 3.0
-SWEEP_INTERVAL = 5.0
-# Position patches in flight at once: enough to drain a long queue quickly, few enough to
-# stay a polite client of the API server.
-POSITION_WRITERS = 8
+# The longest sleep between passes when nothing wakes the loop.
+IDLE_PASS = 5.0
 # A RoleBinding is refused (404) until the API server's RBAC check can see its Role, which
 # it reads from a cache that trails the Role's creation by a moment: retried this often.
 BINDING_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
-# After a job could not be started, the next try (doubling up to SWEEP_INTERVAL).
+# After a job could not be started, the next try (doubling up to IDLE_PASS).
 RETRY_FIRST = 0.5
 
 
@@ -62,13 +46,10 @@ class Launch(enum.Enum):
 
 
 class Admission:
-    def __init__(self, rt: Runtime, position_interval: float = POSITION_INTERVAL) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.position_interval = position_interval
+        self.positions = PositionWriter(rt)
         self._failures = 0
-        self._last_sweep = float("-inf")
-        # Set when the queue may have moved: the position writer takes a pass.
-        self._positions_due = asyncio.Event()
         self.ready = False
 
     async def rebuild(self) -> None:
@@ -86,7 +67,10 @@ class Admission:
             except Exception:
                 log.exception("listing ReconJobs failed; retrying")
                 await asyncio.sleep(2)
-        positions = asyncio.create_task(self.write_positions_forever())
+        beside = [
+            asyncio.create_task(self.positions.run()),
+            asyncio.create_task(sweep.run(self.rt)),
+        ]
         try:
             timeout = 0.0
             while True:
@@ -99,22 +83,19 @@ class Admission:
                     log.exception("admission pass failed; retrying")
                     timeout = 2.0
         finally:
-            positions.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await positions
+            for task in beside:
+                task.cancel()
+            for task in beside:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def pass_once(self) -> float:
         """One pass; returns how long the loop may sleep when nothing wakes it."""
-        if time.monotonic() - self._last_sweep >= SWEEP_INTERVAL:
-            # Stalls and lapsed cancel requests are judged in minutes: a sweep of every
-            # job on each of the many wake-ups of a long drain would be wasted work.
-            self._last_sweep = time.monotonic()
-            await self.sweep()
         entries = self.rt.registry.entries()
         plan = queue.plan(
             entries, self.rt.settings.max_running_jobs, self.rt.settings.kueue_default_queue
         )
-        sleep = SWEEP_INTERVAL
+        sleep = IDLE_PASS
         for entry, queue_name in plan.hand_over:
             # Kueue's jobs wait in Kueue's queues, not in this one: each is handed over on
             # its own, and one that cannot be created now holds up no other.
@@ -138,7 +119,7 @@ class Admission:
                 break
         else:
             self._failures = 0
-        self._positions_due.set()
+        self.positions.due()
         self.rt.metrics.set_phases(self.rt.registry.count_by_phase())
         return sleep
 
@@ -184,7 +165,7 @@ class Admission:
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
             return Launch.SKIPPED
         if kueue_queue is not None:
-            recorded = await self._write(
+            recorded = await self.rt.write(
                 uid, lambda k: kueue.hand_over(k.job, name, kueue_queue, utcnow())
             )
             if recorded is None or not kueue.handed_over(recorded.job):
@@ -193,22 +174,16 @@ class Admission:
             workload = self.rt.registry.workload(uid)
             if workload is not None:
                 # Kueue's Workload came before the hand-over was recorded.
-                await self._write(uid, lambda k: kueue.from_workload(k.job, workload, utcnow()))
+                await self.rt.write(uid, lambda k: kueue.from_workload(k.job, workload, utcnow()))
             await children.replay_early(self.rt, uid)
             return Launch.STARTED
-        recorded = await self._write(uid, lambda k: lifecycle.admitted(k.job, name, utcnow()))
+        recorded = await self.rt.write(uid, lambda k: lifecycle.admitted(k.job, name, utcnow()))
         if recorded is None or recorded.job.status.phase != Phase.RUNNING:
             # Cancelled or deleted while the admission was being written.
             await self.rt.call(self.rt.cluster.delete_job, job.metadata["namespace"], name)
             return Launch.SKIPPED
         await children.replay_early(self.rt, uid)
         return Launch.STARTED
-
-    async def _write(
-        self, uid: str, decide: Callable[[Known], Transition], *, background: bool = False
-    ) -> Known | None:
-        """`Runtime.write`: the admission and the position writer both write queued jobs."""
-        return await self.rt.write(uid, decide, background=background)
 
     async def _create(self, obj: dict[str, Any], uid: str) -> None:
         self.rt.metrics.api_writes.labels(kind="create").inc()
@@ -224,75 +199,3 @@ class Admission:
                 if e.status != 404 or delay is None or namespace_gone(e):
                     raise
             await asyncio.sleep(delay)
-
-    async def write_positions_forever(self) -> None:
-        """A position pass whenever the queue may have moved, at most one per interval."""
-        last = float("-inf")
-        while True:
-            await self._positions_due.wait()
-            await asyncio.sleep(max(0.0, last + self.position_interval - time.monotonic()))
-            self._positions_due.clear()
-            last = time.monotonic()
-            try:
-                await self.position_pass()
-            except Exception:
-                log.exception("queue position pass failed; retrying")
-                self._positions_due.set()
-
-    async def position_pass(self) -> None:
-        entries = self.rt.registry.entries()
-        default_queue = self.rt.settings.kueue_default_queue
-        truth = queue.plan(entries, self.rt.settings.max_running_jobs, default_queue).positions
-        recorded = queue.recorded_positions(entries, default_queue)
-        waves = queue.position_writes(recorded, truth, POSITION_WRITERS)
-        if waves:
-            await self.write_positions(waves)
-
-    async def write_positions(self, waves: list[list[queue.PositionWrite]]) -> None:
-        """Wave after wave: a wave's writes side by side, the next only once every write
-        of this one has landed. A failed write ends the pass (a later wave could move a
-        job onto the position it still holds); the next pass starts from what landed."""
-        limit = asyncio.Semaphore(POSITION_WRITERS)
-
-        def decide(position: int | None) -> Callable[[Known], Transition]:
-            def at(known: Known) -> Transition:
-                if self.rt.registry.cancelling(known.job.uid):
-                    return Transition()
-                return lifecycle.queue_position(known.job, position, utcnow())
-
-            return at
-
-        async def write(w: queue.PositionWrite) -> None:
-            async with limit:
-                await self._write(w.uid, decide(w.position), background=True)
-
-        for wave in waves:
-            results = await asyncio.gather(*(write(w) for w in wave), return_exceptions=True)
-            failed = [r for r in results if isinstance(r, Exception)]
-            if failed:
-                log.warning("writing queue positions failed: %s", failed[0])
-                self._positions_due.set()
-                return
-            raised = [r for r in results if isinstance(r, BaseException)]
-            if raised:
-                raise raised[0]
-
-    async def sweep(self) -> None:
-        now = utcnow()
-        after = self.rt.settings.stale_after_seconds
-        for known in self.rt.registry.all():
-            job = known.job
-            if self.rt.registry.cancelling(job.uid):
-                continue
-            lapsed = cancel.expire(job, now)
-            if lapsed:
-                # Through `_write`: a queued job's position may be being written.
-                await self._write(job.uid, lambda k: cancel.expire(k.job, now))
-                continue
-            silent = stale.silent_seconds(job, now)
-            if silent is not None and silent > after:
-                await self.rt.apply(known.body, lifecycle.stalled(job, silent, now))
-                if job.status.job_name:
-                    await self.rt.call(
-                        self.rt.cluster.delete_job, job.metadata["namespace"], job.status.job_name
-                    )

@@ -31,7 +31,7 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     uid = known.job.uid
     if not rt.registry.current_child(uid, kind, body):
         return  # a held event replayed after a newer one was followed
-    child = dict(body)
+    seen_body = dict(body)
     if kind == JOB and kueue.handed_over(known.job):
         # Kueue decides Queued or Running by suspending or unsuspending the Job.
         seen: list[Known] = []
@@ -40,7 +40,7 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
             seen.append(latest)
             workload = rt.registry.workload(uid)
             default = rt.settings.kueue_default_queue
-            return kueue.from_job(latest.job, child, workload, default, utcnow())
+            return kueue.from_job(latest.job, seen_body, workload, default, utcnow())
 
         after = await rt.write(uid, decide)
         if after is None or not seen:
@@ -54,15 +54,15 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     if known.job.status.phase == Phase.QUEUED:
         # The admission is being recorded, or Kueue has not admitted the job (yet, or again).
         if not _finished_pod(kind, body):
-            rt.early.setdefault(uid, {})[kind] = body
+            rt.registry.hold_early(uid, kind, body)
         return
     if kind == JOB:
-        await rt.write(uid, lambda latest: jobwatch.from_job(latest.job, child, utcnow()))
+        await rt.write(uid, lambda latest: jobwatch.from_job(latest.job, seen_body, utcnow()))
         return
     job_name = (body.get("metadata", {}).get("labels") or {}).get("job-name")
     if job_name != known.job.status.job_name:
         return
-    await rt.write(uid, lambda latest: jobwatch.from_pod(latest.job, child, utcnow()))
+    await rt.write(uid, lambda latest: jobwatch.from_pod(latest.job, seen_body, utcnow()))
 
 
 def _finished_pod(kind: str, body: Mapping[str, Any]) -> bool:
@@ -81,7 +81,7 @@ async def stopped_by_kueue(rt: Runtime, known: Known) -> None:
     once its pods are gone, the attempt's partial outputs are removed, as on a cancel, so
     the next admission starts clean. That wait runs beside the Job's handler, which must
     stay free to follow the next admission."""
-    rt.early.pop(known.job.uid, None)
+    rt.registry.take_early(known.job.uid)
     task = asyncio.create_task(eviction.clean_up(rt, known))
     _cleanups.add(task)
     task.add_done_callback(_cleanups.discard)
@@ -89,7 +89,7 @@ async def stopped_by_kueue(rt: Runtime, known: Known) -> None:
 
 async def replay_early(rt: Runtime, uid: str) -> None:
     """After the admission is recorded: the held Job event first, then the pod's."""
-    held = rt.early.pop(uid, {})
+    held = rt.registry.take_early(uid)
     for kind in (JOB, POD):
         body = held.get(kind)
         known = rt.registry.get(uid)

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -225,7 +225,8 @@ class Cluster:
     def create_event(self, body: Mapping[str, Any]) -> None:
         self.core.create_namespaced_event(
             body["metadata"]["namespace"],
-            dict(body),  # type: ignore[arg-type]  # the client sends a plain dict as is
+            # The client sends a plain dict as is (its stubs ask for a V1Event model).
+            cast(Any, dict(body)),
             _preload_content=False,
             _request_timeout=TIMEOUT,
         )

@@ -1,5 +1,6 @@
 """Condition bookkeeping in the Kubernetes API conventions, and the one way the operator
-looks a ReconJob's condition up (`find`, `is_true`).
+looks a condition up (`find`, `is_true`): of a ReconJob, or of any other object it reads
+(a runner Job, its pod, a Kueue Workload), whose conditions `of` reads into the same model.
 
 `lastTransitionTime` is what `kubectl wait` users and dashboards read as "since when", so it
 moves only when a condition's status flips; a changed reason or message alone keeps it.
@@ -7,12 +8,13 @@ moves only when a condition's status flips; a changed reason or message alone ke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from recon_api.constants import ConditionType
-from recon_api.models import Condition
+from recon_api.models import CONDITION_MESSAGE_MAX, Condition
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -67,16 +69,35 @@ def set_condition(
     return result
 
 
-def find(conditions: Sequence[Condition] | None, type_: ConditionType) -> Condition | None:
+def find(conditions: Sequence[Condition] | None, type_: ConditionType | str) -> Condition | None:
+    wanted = type_.value if isinstance(type_, ConditionType) else type_
     for cond in conditions or ():
-        if cond.type == type_.value:
+        if cond.type == wanted:
             return cond
     return None
 
 
-def is_true(conditions: Sequence[Condition] | None, type_: ConditionType) -> bool:
+def is_true(conditions: Sequence[Condition] | None, type_: ConditionType | str) -> bool:
     cond = find(conditions, type_)
     return cond is not None and cond.status == "True"
+
+
+def of(obj: Mapping[str, Any] | None) -> list[Condition]:
+    """The conditions of an object the operator does not own the schema of. A message
+    longer than a ReconJob's condition holds is cut to fit; a condition that does not parse
+    (a status outside True/False/Unknown) is left out rather than read as one."""
+    result = []
+    for raw in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if not isinstance(raw, Mapping):
+            continue
+        fields = dict(raw)
+        if isinstance(fields.get("message"), str):
+            fields["message"] = fields["message"][:CONDITION_MESSAGE_MAX]
+        try:
+            result.append(Condition.model_validate(fields))
+        except ValidationError:
+            continue
+    return result
 
 
 def to_api(conditions: Sequence[Condition]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from recon_api.models import ReconJob
 
 from recon_operator import (
     cancel,
+    capture_check,
     children,
     conditions,
     credentials,
@@ -39,12 +40,11 @@ from recon_operator import (
     storage_client,
 )
 from recon_operator.admission import Admission
-from recon_operator.capture_reader import StorageUnavailable, read_capture
 from recon_operator.lifecycle import Note, Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
 from recon_operator.storage_client import StorageRefused
-from recon_operator.validation import Limits
+from recon_operator.validation import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -146,54 +146,18 @@ async def validate(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> No
     known = await rt.apply(known.body, lifecycle.begin_validation(known.job, utcnow()))
     if known is None or known.job.status.phase != Phase.VALIDATING:
         return
-    job = known.job
-    limits = Limits(rt.settings.max_file_bytes, rt.settings.max_total_bytes)
-    try:
-        storage = await storage_client.open_storage(rt, job)
-
-        def read() -> list[Any]:
-            return read_capture(
-                storage.client,
-                job.spec.input.bucket,
-                job.spec.input.prefix,
-                expected_views=job.spec.input.expected_views,
-                limits=limits,
-                endpoint=storage.access.endpoint,
-                secrets=(storage.access.secret_key,),
-            )
-
-        problems = await rt.call(read)
-    except StorageRefused as e:
-        latest = rt.registry.get(job.uid)
-        if latest is not None and not rt.registry.cancelling(job.uid):
-            rt.metrics.validation_failures.inc()
-            await rt.apply(
-                latest.body, lifecycle.storage_refused(latest.job, e.reason, e.message, utcnow())
-            )
+    verdict = await capture_check.check(rt, known.job)
+    if rt.registry.cancelling(known.job.uid):
         return
-    except credentials.CredentialsUnavailable as e:
-        reason, message = e.reason, e.message
-    except StorageUnavailable as e:
-        reason, message = e.reason, e.message
-    else:
-        latest = rt.registry.get(job.uid)
-        if latest is None or rt.registry.cancelling(job.uid):
-            return
-        if problems:
-            rt.metrics.validation_failures.inc()
-            await rt.apply(
-                latest.body,
-                lifecycle.inputs_invalid(latest.job, [str(p) for p in problems], utcnow()),
-            )
-        else:
-            await rt.apply(latest.body, lifecycle.inputs_valid(latest.job, utcnow()))
-        return
-    latest = rt.registry.get(job.uid)
-    if latest is None or rt.registry.cancelling(job.uid):
-        return
-    waiting = lifecycle.storage_unavailable(latest.job, reason, message, utcnow())
-    await rt.apply(latest.body, waiting)
-    raise kopf.TemporaryError(f"{reason}: {message}", delay=validation_delay(retry))
+    if verdict.final_failure:
+        rt.metrics.validation_failures.inc()
+    latest = await rt.write(known.job.uid, lambda k: lifecycle.validated(k.job, verdict, utcnow()))
+    if latest is None or latest.job.status.phase != Phase.VALIDATING:
+        return  # decided, deleted or finished meanwhile: nothing to retry
+    if verdict.outcome is Outcome.UNAVAILABLE:
+        raise kopf.TemporaryError(
+            f"{verdict.reason}: {verdict.message}", delay=validation_delay(retry)
+        )
 
 
 @kopf.on.field(*RECONJOBS, id="cancel", field=("metadata", "annotations", CANCEL_ANNOTATION))

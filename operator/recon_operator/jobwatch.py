@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from recon_api.constants import ConditionType, ExitCode, Phase
-from recon_api.models import ReconJob
+from recon_api.models import Condition, ReconJob
 
 from recon_operator import conditions
 from recon_operator.lifecycle import StatusChange, Transition
@@ -21,94 +21,87 @@ from recon_operator.lifecycle import StatusChange, Transition
 Json = Mapping[str, Any]
 
 
-def _condition(obj: Json, type_: str) -> Json | None:
-    for cond in (obj.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return dict(cond)
-    return None
-
-
-def attempts(job_status: Json) -> int:
+def attempts(runner_job_status: Json) -> int:
     """Runner pods started so far: finished ones plus the one still active, if any."""
     return (
-        int(job_status.get("failed") or 0)
-        + int(job_status.get("succeeded") or 0)
-        + int(job_status.get("active") or 0)
+        int(runner_job_status.get("failed") or 0)
+        + int(runner_job_status.get("succeeded") or 0)
+        + int(runner_job_status.get("active") or 0)
     )
 
 
-def failure_reason(condition: Json) -> str:
+def failure_reason(failed: Condition) -> str:
     """A reason a user can act on: invalid input and timeouts read differently from retries
     running out."""
-    reason = str(condition.get("reason") or "JobFailed")
-    message = str(condition.get("message") or "")
-    if reason == "PodFailurePolicy" and f"exit code {ExitCode.INVALID_INPUT}" in message:
+    reason = failed.reason or "JobFailed"
+    if reason == "PodFailurePolicy" and f"exit code {ExitCode.INVALID_INPUT}" in (
+        failed.message or ""
+    ):
         return "InvalidInput"
     return reason
 
 
-def from_job(recon: ReconJob, job: Json, now: datetime) -> Transition:
+def from_job(job: ReconJob, runner_job: Json, now: datetime) -> Transition:
     """Attempts, and the terminal phase once the Job controller has decided it."""
-    if recon.status.phase != Phase.RUNNING:
+    if job.status.phase != Phase.RUNNING:
         return Transition()
-    if (job.get("metadata") or {}).get("deletionTimestamp"):
+    if (runner_job.get("metadata") or {}).get("deletionTimestamp"):
         return Transition()
-    change = StatusChange(recon, now)
-    job_status = job.get("status") or {}
-    count = attempts(job_status)
-    if count > (recon.status.attempts or 0):
+    change = StatusChange(job, now)
+    count = attempts(runner_job.get("status") or {})
+    if count > (job.status.attempts or 0):
         change.set("attempts", count)
-    complete = _condition(job, "Complete")
-    failed = _condition(job, "Failed")
-    name = (job.get("metadata") or {}).get("name", "")
-    if complete and complete.get("status") == "True":
+    found = conditions.of(runner_job)
+    failed = conditions.find(found, "Failed")
+    name = (runner_job.get("metadata") or {}).get("name", "")
+    if conditions.is_true(found, "Complete"):
         message = f"Job {name} completed"
         change.set_phase(Phase.SUCCEEDED).condition(
             ConditionType.RUNNING, False, "Completed", message
         ).condition(ConditionType.SUCCEEDED, True, "Completed", message).note("Succeeded", message)
-    elif failed and failed.get("status") == "True":
+    elif failed is not None and failed.status == "True":
         reason = failure_reason(failed)
-        message = str(failed.get("message") or f"Job {name} failed")
+        message = failed.message or f"Job {name} failed"
         change.set_phase(Phase.FAILED).condition(
             ConditionType.RUNNING, False, reason, message
         ).condition(ConditionType.FAILED, True, reason, message).note(reason, message, warning=True)
     return change.result()
 
 
-def from_pod(recon: ReconJob, pod: Json, now: datetime) -> Transition:
+def from_pod(job: ReconJob, pod: Json, now: datetime) -> Transition:
     """Scheduled (with the scheduler's message when it cannot place the pod), the node,
     and whether the runner process is up."""
-    if recon.status.phase != Phase.RUNNING:
+    if job.status.phase != Phase.RUNNING:
         return Transition()
     meta = pod.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return Transition()
     pod_name = str(meta.get("name", ""))
-    change = StatusChange(recon, now)
-    scheduled = _condition(pod, "PodScheduled")
+    change = StatusChange(job, now)
+    scheduled = conditions.find(conditions.of(pod), "PodScheduled")
     node = (pod.get("spec") or {}).get("nodeName")
-    if scheduled is not None and scheduled.get("status") == "False":
-        reason = str(scheduled.get("reason") or "Unschedulable")
-        message = str(scheduled.get("message") or "the scheduler cannot place the pod")
-        current = conditions.find(recon.status.conditions, ConditionType.SCHEDULED)
+    if scheduled is not None and scheduled.status == "False":
+        reason = scheduled.reason or "Unschedulable"
+        message = scheduled.message or "the scheduler cannot place the pod"
+        current = conditions.find(job.status.conditions, ConditionType.SCHEDULED)
         if current is None or current.message != message:
             change.note(reason, f"pod {pod_name}: {message}", warning=True)
         change.condition(ConditionType.SCHEDULED, False, reason, message)
     elif node:
         message = f"pod {pod_name} assigned to {node}"
         if not (
-            recon.status.node_name == node
-            and conditions.is_true(recon.status.conditions, ConditionType.SCHEDULED)
+            job.status.node_name == node
+            and conditions.is_true(job.status.conditions, ConditionType.SCHEDULED)
         ):
             change.note("Scheduled", message)
         change.condition(ConditionType.SCHEDULED, True, "Scheduled", message)
         change.set("nodeName", node)
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Running":
-        if not conditions.is_true(recon.status.conditions, ConditionType.RUNNING):
+        if not conditions.is_true(job.status.conditions, ConditionType.RUNNING):
             change.note("Running", f"runner pod {pod_name} started on {node}")
         change.condition(ConditionType.RUNNING, True, "PodRunning", f"pod {pod_name} is running")
-    elif phase == "Failed" and conditions.is_true(recon.status.conditions, ConditionType.RUNNING):
+    elif phase == "Failed" and conditions.is_true(job.status.conditions, ConditionType.RUNNING):
         message = f"pod {pod_name} failed{_exit_detail(pod)}"
         change.condition(ConditionType.RUNNING, False, "PodFailed", message)
         change.note("PodFailed", message, warning=True)

@@ -65,18 +65,6 @@ def handed_over(job: ReconJob) -> bool:
     return admitted is not None and admitted.reason in HANDED_OVER_REASONS
 
 
-def _condition(obj: Json | None, type_: str) -> Json | None:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return dict(cond)
-    return None
-
-
-def _true(obj: Json | None, type_: str) -> Json | None:
-    cond = _condition(obj, type_)
-    return cond if cond is not None and cond.get("status") == "True" else None
-
-
 def owner_job_name(workload: Json) -> str | None:
     """The batch/v1 Job a Workload stands for (Kueue makes the Job its controller owner)."""
     for ref in (workload.get("metadata") or {}).get("ownerReferences") or ():
@@ -94,10 +82,10 @@ def cluster_queue(workload: Json | None) -> str | None:
 def eviction(workload: Json | None) -> tuple[str, str] | None:
     """Kueue's reason and message for the latest eviction (preemption included), if the
     Workload is evicted now."""
-    evicted = _true(workload, "Evicted")
-    if evicted is None:
+    evicted = conditions.find(conditions.of(workload), "Evicted")
+    if evicted is None or evicted.status != "True":
         return None
-    return str(evicted.get("reason") or "Evicted"), str(evicted.get("message") or "")
+    return evicted.reason or "Evicted", evicted.message or ""
 
 
 def waiting_message(workload: Json | None, queue: str) -> str:
@@ -108,17 +96,17 @@ def waiting_message(workload: Json | None, queue: str) -> str:
     if evicted is not None:
         reason, message = evicted
         return f"evicted by Kueue ({reason}): {message}".rstrip(": ")
-    reserved = _condition(workload, "QuotaReserved")
-    if reserved is not None and reserved.get("status") == "False" and reserved.get("message"):
-        return f"Kueue: {reserved['message']}"
-    if _true(workload, "QuotaReserved") is not None:
+    reserved = conditions.find(conditions.of(workload), "QuotaReserved")
+    if reserved is not None and reserved.status == "False" and reserved.message:
+        return f"Kueue: {reserved.message}"
+    if reserved is not None and reserved.status == "True":
         return "Kueue reserved quota; waiting for the Job to be started"
     name = (workload.get("metadata") or {}).get("name", "")
     return f"Workload {name} is waiting in LocalQueue {queue}"
 
 
-def _queue_of(job: ReconJob, batch_job: Json | None, default_queue: str) -> str:
-    labels = ((batch_job or {}).get("metadata") or {}).get("labels") or {}
+def _queue_of(job: ReconJob, runner_job: Json | None, default_queue: str) -> str:
+    labels = ((runner_job or {}).get("metadata") or {}).get("labels") or {}
     return str(labels.get(KUEUE_QUEUE_LABEL) or queue_name(job, default_queue) or "")
 
 
@@ -168,15 +156,15 @@ def from_workload(job: ReconJob, workload: Json, now: datetime) -> Transition:
 
 
 def from_job(
-    job: ReconJob, batch_job: Json, workload: Json | None, default_queue: str, now: datetime
+    job: ReconJob, runner_job: Json, workload: Json | None, default_queue: str, now: datetime
 ) -> Transition:
     """Queued -> Running when Kueue unsuspends the Job; Running -> Queued when Kueue
     suspends it again (preemption or eviction), without counting an attempt: `attempts`,
     `startedAt` and `jobName` keep the record of the run so far."""
-    if not handed_over(job) or (batch_job.get("metadata") or {}).get("deletionTimestamp"):
+    if not handed_over(job) or (runner_job.get("metadata") or {}).get("deletionTimestamp"):
         return Transition()
-    suspended = bool((batch_job.get("spec") or {}).get("suspend"))
-    name = str((batch_job.get("metadata") or {}).get("name", ""))
+    suspended = bool((runner_job.get("spec") or {}).get("suspend"))
+    name = str((runner_job.get("metadata") or {}).get("name", ""))
     change = StatusChange(job, now)
     if job.status.phase == Phase.QUEUED and not suspended:
         message = admitted_message(workload, name)
@@ -204,7 +192,7 @@ def from_job(
         evicted = eviction(workload)
         reason, detail = evicted if evicted is not None else ("Suspended", "")
         told = f"Kueue suspended Job {name} ({reason}){': ' + detail if detail else ''}"
-        queue = _queue_of(job, batch_job, default_queue)
+        queue = _queue_of(job, runner_job, default_queue)
         waiting = f"{told}; waiting for Kueue to admit it again from LocalQueue {queue}"
         return (
             change.set_phase(Phase.QUEUED)

@@ -23,7 +23,7 @@ from recon_api.models import Condition, ReconJob
 from recon_operator import conditions
 from recon_operator.conditions import ConditionStatus
 from recon_operator.queue import position_message
-from recon_operator.validation import format_problems
+from recon_operator.validation import Outcome, Verdict, format_problems
 
 # Events carry at most this much text; the full list of problems lives in the condition.
 MAX_EVENT_MESSAGE = 1000
@@ -247,6 +247,17 @@ def storage_refused(job: ReconJob, reason: str, message: str, now: datetime) -> 
         .note(reason, message, warning=True)
         .result()
     )
+
+
+def validated(job: ReconJob, verdict: Verdict, now: datetime) -> Transition:
+    """The next status once the capture check has ended, however it ended."""
+    if verdict.outcome is Outcome.VALID:
+        return inputs_valid(job, now)
+    if verdict.outcome is Outcome.INVALID:
+        return inputs_invalid(job, verdict.problems, now)
+    if verdict.outcome is Outcome.REFUSED:
+        return storage_refused(job, verdict.reason, verdict.message, now)
+    return storage_unavailable(job, verdict.reason, verdict.message, now)
 
 
 def inputs_valid(job: ReconJob, now: datetime) -> Transition:

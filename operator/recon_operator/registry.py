@@ -58,8 +58,11 @@ class Registry:
         self._cancelling: set[str] = set()
         # The latest Kueue Workload of each handed-over job: Kueue's words for its status.
         self._workloads: dict[str, Mapping[str, Any]] = {}
-        # The newest resourceVersion seen of each job's child, by uid and kind.
+        # The newest resourceVersion seen of each job's runner Job and pod, by uid and kind.
         self._child_versions: dict[tuple[str, str], int] = {}
+        # Runner Job and pod events that came while their ReconJob still read Queued, by
+        # uid then kind: replayed once the admission is recorded (see children.py).
+        self._early: dict[str, dict[str, Mapping[str, Any]]] = {}
 
     def observe(self, body: Mapping[str, Any]) -> Known | None:
         """Take a body unless an equal or newer one is already known; returns what is
@@ -92,6 +95,7 @@ class Registry:
     def forget(self, uid: str) -> None:
         self._known.pop(uid, None)
         self._workloads.pop(uid, None)
+        self._early.pop(uid, None)
         for key in [k for k in self._child_versions if k[0] == uid]:
             del self._child_versions[key]
         self._cancelling.discard(uid)
@@ -139,6 +143,15 @@ class Registry:
 
     def workload(self, uid: str) -> Mapping[str, Any] | None:
         return self._workloads.get(uid)
+
+    def hold_early(self, uid: str, kind: str, body: Mapping[str, Any]) -> None:
+        """Keep the latest event of this kind until the job's admission is recorded."""
+        if uid in self._known:
+            self._early.setdefault(uid, {})[kind] = body
+
+    def take_early(self, uid: str) -> dict[str, Mapping[str, Any]]:
+        """The held events, by kind, forgotten as they are handed over."""
+        return self._early.pop(uid, {})
 
     def mark_cancelling(self, uid: str) -> None:
         """From now on the Job's and pods' dying breaths must not read as a failure."""

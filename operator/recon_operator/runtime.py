@@ -44,9 +44,6 @@ class Runtime:
     # Set once the startup listing is in the cache: before that, a Job whose owner is not
     # known may belong to a ReconJob not listed yet.
     listed: asyncio.Event = field(default_factory=asyncio.Event)
-    # The latest Job and pod events of jobs whose admission is still being recorded, by
-    # ReconJob uid then "job"/"pod" (see children.py).
-    early: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
     events: EventPoster = field(init=False)
     # A thread pool of its own for writes that may come by the hundred (queue positions):
     # in the shared one they would queue ahead of an admission or a Job's completion.

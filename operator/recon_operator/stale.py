@@ -1,4 +1,4 @@
-"""When a running job counts as stalled.
+"""When a running job counts as stalled, and what the sweep then records (`check`).
 
 The runner heartbeats through `status.progress.updatedAt`. Before its first heartbeat the
 moment its pod started running stands in, so a runner that hangs before reporting anything
@@ -12,7 +12,8 @@ from datetime import datetime
 from recon_api.constants import ConditionType, Phase
 from recon_api.models import ReconJob
 
-from recon_operator import conditions
+from recon_operator import conditions, lifecycle
+from recon_operator.lifecycle import Transition
 
 
 def last_sign_of_life(job: ReconJob) -> datetime | None:
@@ -35,6 +36,10 @@ def silent_seconds(job: ReconJob, now: datetime) -> float | None:
     return (now - seen).total_seconds()
 
 
-def is_stale(job: ReconJob, now: datetime, stale_after_seconds: float) -> bool:
+def check(job: ReconJob, now: datetime, stale_after_seconds: float) -> Transition:
+    """The sweep's decision for one job: Failed with reason Stalled once its runner has
+    been silent longer than the limit, otherwise nothing."""
     silent = silent_seconds(job, now)
-    return silent is not None and silent > stale_after_seconds
+    if silent is None or silent <= stale_after_seconds:
+        return Transition()
+    return lifecycle.stalled(job, silent, now)

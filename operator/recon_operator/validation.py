@@ -17,7 +17,8 @@ Paths in listings, headers and problems are relative to the dataset prefix.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from recon_api.capture_layout import (
@@ -66,6 +67,27 @@ __all__ = [
 MAX_WHERE_CHARS = 200
 MAX_PROBLEM_CHARS = 600
 ELLIPSIS = "…"
+
+
+class Outcome(StrEnum):
+    """How checking a capture ended (`capture_check.check`)."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # problems in the capture: final for this spec
+    REFUSED = "refused"  # the platform does not allow the storage: final for this spec
+    UNAVAILABLE = "unavailable"  # storage or its Secret cannot be read now: retried
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    problems: list[str] = field(default_factory=list)
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def final_failure(self) -> bool:
+        return self.outcome in (Outcome.INVALID, Outcome.REFUSED)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from recon_api.constants import ConditionType
+from recon_api.models import CONDITION_MESSAGE_MAX
+from recon_operator import conditions
 from recon_operator.conditions import find, set_condition
 
 from tests.support.reconjobs import T0
@@ -45,3 +47,30 @@ def test_other_conditions_keep_their_place() -> None:
         conds, ConditionType.INPUTS_VALID, True, "Valid", "x", generation=1, now=T0
     )
     assert [c.type for c in conds] == ["InputsValid", "Admitted"]
+
+
+def test_conditions_of_other_objects_are_read_into_the_same_model() -> None:
+    """A runner Job's, a pod's or a Workload's conditions, looked up the one way: a message
+    too long for a ReconJob's condition is cut to fit, one that does not parse is left out."""
+    pod = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "x" * 40000,
+                    "lastProbeTime": None,
+                },
+                {"type": "Ready", "status": "maybe"},
+                "not a condition",
+            ]
+        }
+    }
+    found = conditions.of(pod)
+    assert [c.type for c in found] == ["PodScheduled"]
+    scheduled = conditions.find(found, "PodScheduled")
+    assert scheduled is not None and scheduled.reason == "Unschedulable"
+    assert scheduled.message is not None and len(scheduled.message) == CONDITION_MESSAGE_MAX
+    assert not conditions.is_true(found, "PodScheduled")
+    assert conditions.of(None) == [] and conditions.of({"status": None}) == []

@@ -35,7 +35,7 @@ def handed(job=None):
     return apply_status(job, kueue.hand_over(job, "chair-001-recon", "team-a", T0).patch)
 
 
-def batch_job(suspend: bool) -> dict[str, Any]:
+def runner_job(suspend: bool) -> dict[str, Any]:
     return {
         "metadata": {"name": "chair-001-recon", "labels": {KUEUE_QUEUE_LABEL: "team-a"}},
         "spec": {"suspend": suspend},
@@ -153,8 +153,8 @@ def test_kueues_reason_reaches_the_admitted_message() -> None:
 
 def test_unsuspended_job_is_running_and_suspended_again_is_queued_without_a_retry() -> None:
     job = handed()
-    assert not kueue.from_job(job, batch_job(True), None, "", T0), "still suspended"
-    admitted = kueue.from_job(job, batch_job(False), workload(cluster_queue="gpus"), "", T0)
+    assert not kueue.from_job(job, runner_job(True), None, "", T0), "still suspended"
+    admitted = kueue.from_job(job, runner_job(False), workload(cluster_queue="gpus"), "", T0)
     running = apply_status(job, admitted.patch)
     assert running.status.phase == Phase.RUNNING
     cond = next(c for c in running.status.conditions if c.type == "Admitted")
@@ -163,7 +163,7 @@ def test_unsuspended_job_is_running_and_suspended_again_is_queued_without_a_retr
     started = running.status.started_at
 
     running = apply_status(running, {"attempts": 1})
-    evicted = kueue.from_job(running, batch_job(True), workload(PREEMPTED), "", T0)
+    evicted = kueue.from_job(running, runner_job(True), workload(PREEMPTED), "", T0)
     back = apply_status(running, evicted.patch)
     assert back.status.phase == Phase.QUEUED
     assert back.status.attempts == 1, "no retry counted"
@@ -175,7 +175,7 @@ def test_unsuspended_job_is_running_and_suspended_again_is_queued_without_a_retr
     assert [n.reason for n in evicted.notes] == ["EvictedByKueue"]
     assert kueue.evicted(running, back)
 
-    again = apply_status(back, kueue.from_job(back, batch_job(False), None, "", T0).patch)
+    again = apply_status(back, kueue.from_job(back, runner_job(False), None, "", T0).patch)
     assert again.status.phase == Phase.RUNNING and again.status.attempts == 1
     assert again.status.started_at == started
 
@@ -183,12 +183,12 @@ def test_unsuspended_job_is_running_and_suspended_again_is_queued_without_a_retr
 def test_a_job_the_operator_admitted_is_not_kueues() -> None:
     job = apply_status(reconjob(), {"phase": "Running", "jobName": "chair-001-recon"})
     assert not kueue.handed_over(job)
-    assert not kueue.from_job(job, batch_job(True), None, "", T0)
+    assert not kueue.from_job(job, runner_job(True), None, "", T0)
 
 
 def test_a_late_workload_event_names_the_cluster_queue_of_a_running_job() -> None:
     job = handed()
-    running = apply_status(job, kueue.from_job(job, batch_job(False), None, "", T0).patch)
+    running = apply_status(job, kueue.from_job(job, runner_job(False), None, "", T0).patch)
     cond = next(c for c in running.status.conditions if c.type == "Admitted")
     assert "ClusterQueue" not in cond.message
     later = kueue.from_workload(running, workload(cluster_queue="gpus"), T0)
@@ -201,15 +201,15 @@ def test_a_late_workload_event_names_the_cluster_queue_of_a_running_job() -> Non
 
 def test_a_running_jobs_event_corrects_an_admitted_condition_written_from_an_older_copy() -> None:
     job = handed()
-    running = apply_status(job, kueue.from_job(job, batch_job(False), None, "", T0).patch)
+    running = apply_status(job, kueue.from_job(job, runner_job(False), None, "", T0).patch)
     # A write decided while the Workload still waited lands after the admission.
     stale = kueue.from_workload(job, workload(PENDING), T0)
     mixed = apply_status(running, {"conditions": stale.patch["conditions"]})
     assert mixed.status.phase == Phase.RUNNING
-    fixed = apply_status(mixed, kueue.from_job(mixed, batch_job(False), None, "", T0).patch)
+    fixed = apply_status(mixed, kueue.from_job(mixed, runner_job(False), None, "", T0).patch)
     cond = next(c for c in fixed.status.conditions if c.type == "Admitted")
     assert (cond.status, cond.reason) == ("True", "AdmittedByKueue")
-    again = kueue.from_job(fixed, batch_job(False), None, "", T0)
+    again = kueue.from_job(fixed, runner_job(False), None, "", T0)
     assert not again, "nothing to write once settled"
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from recon_operator.stale import is_stale
+from recon_api.constants import Phase
+from recon_api.models import ReconJob
+from recon_operator.stale import check
 
 from tests.support.reconjobs import T0, reconjob
+
+
+def is_stale(job: ReconJob, now: datetime, after: float) -> bool:
+    """What the sweep records: Failed (reason Stalled) or nothing at all."""
+    transition = check(job, now, after)
+    if not transition:
+        return False
+    assert transition.patch["phase"] == Phase.FAILED.value
+    return True
+
 
 RUNNING = {"type": "Running", "status": "True", "lastTransitionTime": "2025-01-01T12:00:00Z"}
 
