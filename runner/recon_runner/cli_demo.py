@@ -55,11 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if result is None:
         return code
     accuracy = evaluate_textured(obj.mesh, obj.true_colour, result.mesh)
-    seconds = result.metrics.get("seconds", {})
-    total = seconds.get("total") if isinstance(seconds, dict) else None
     print(
-        f"reconstructed in {total} s ({args.preset} preset): "
-        f"{result.metrics['vertices']} vertices, {result.metrics['faces']} faces"
+        f"reconstructed in {result.metrics.total_seconds()} s ({args.preset} preset): "
+        f"{result.metrics.vertices} vertices, {result.metrics.faces} faces"
     )
     print(
         f"accuracy against the true {obj.name}: "

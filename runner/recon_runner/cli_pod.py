@@ -150,7 +150,9 @@ def reconstruct_job(
     )
     seconds = round(time.monotonic() - started, 3)
     # The status shows the whole run, download and upload included.
-    metrics = {**result.metrics, "seconds": seconds}
+    metrics = result.metrics.model_copy(
+        update={"seconds": {**result.metrics.seconds, "total": seconds}}
+    )
     outputs = {
         "mesh": urls[mesh_name],
         "preview": urls[PREVIEW_NAME],

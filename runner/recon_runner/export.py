@@ -14,13 +14,14 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 from recon_api.constants import MeshFormat
+from recon_api.run_metrics import RunMetrics
 
 from recon_runner.mesh import ByteArray, FloatArray, IntArray, TexturedMesh
 
@@ -378,8 +379,9 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def metrics_bytes(metrics: Mapping[str, object]) -> bytes:
-    return (json.dumps(metrics, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
+def metrics_bytes(metrics: RunMetrics) -> bytes:
+    document = metrics.to_document()
+    return (json.dumps(document, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
 
 
 MESH_FILES: dict[MeshFormat, str] = {
@@ -406,7 +408,7 @@ def write_outputs(
     formats: Sequence[MeshFormat],
     inputs: Sequence[ByteArray],
     renders: Sequence[ByteArray],
-    metrics: Mapping[str, object],
+    metrics: RunMetrics,
 ) -> dict[str, Path]:
     """Write mesh.glb and the other formats asked for, preview.png and metrics.json into
     `out_dir`; return the written files by name. metrics.json is written last, so its

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from recon_api.constants import Stage
+from recon_api.run_metrics import RunMetrics
 
 from recon_runner.capture import Capture, load_capture
 from recon_runner.config import ReconConfig, resolve_device, seed_everything
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 class ReconResult:
     mesh: TexturedMesh
     files: dict[str, Path]
-    metrics: dict[str, object]
+    metrics: RunMetrics
 
 
 def reconstruct(
@@ -186,7 +187,7 @@ def reconstruct(
     progress(Stage.EXPORT, 0.0, "comparing with the input views")
     full = max(max(v.camera.width, v.camera.height) for v in capture.views)
     comparison = compare_views(textured, targets_at(full), renderer)
-    metrics: dict[str, object] = {
+    measured: dict[str, object] = {
         "vertices": len(textured.vertices),
         "faces": len(textured.faces),
         "psnr": round(comparison.psnr, 3),
@@ -208,7 +209,7 @@ def reconstruct(
     stop.check()
     lap(Stage.EXPORT)
     seconds["total"] = round(time.perf_counter() - started, 3)
-    metrics["seconds"] = seconds
+    metrics = RunMetrics.model_validate({**measured, "seconds": seconds})
     files = write_outputs(
         out_dir, textured, config.formats, comparison.inputs, comparison.renders, metrics
     )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recon_api.constants import Stage
+from recon_api.run_metrics import RunMetrics
 
 from recon_runner.control import overall_percent
 
@@ -148,50 +149,15 @@ def progress_patch(report: ProgressReport, now: datetime) -> dict[str, Any]:
     }
 
 
-# metrics.json key -> status.metrics key; the status carries the headline figures only.
-_STATUS_METRICS = {
-    "vertices": "vertices",
-    "faces": "faces",
-    "seconds": "seconds",
-    "psnr": "psnr",
-    "mask_iou": "maskIoU",
-    "maskIoU": "maskIoU",
-    "depth_error_mm": "depthErrorMm",
-    "depthErrorMm": "depthErrorMm",
-    "observedFraction": "observedFraction",
-    "filledFraction": "filledFraction",
-}
-
-
-def status_metrics(metrics: Mapping[str, object]) -> dict[str, int | float]:
-    """The headline figures of metrics.json in status.metrics' names. `seconds` may be a
-    per-stage mapping in metrics.json; the status shows its total. Non-finite values (a PSNR
-    of identical images) are left out: JSON and the API server cannot carry them."""
-    out: dict[str, int | float] = {}
-    for key, value in metrics.items():
-        name = _STATUS_METRICS.get(key)
-        if name is None:
-            continue
-        if isinstance(value, Mapping):
-            parts = [v for v in value.values() if isinstance(v, int | float)]
-            value = value.get("total", sum(parts))
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if not math.isfinite(value):
-            continue
-        out[name] = int(value) if name in ("vertices", "faces") else float(value)
-    return out
-
-
 def final_patch(
     report: ProgressReport,
     now: datetime,
     outputs: Mapping[str, str],
-    metrics: Mapping[str, object],
+    metrics: RunMetrics,
 ) -> dict[str, Any]:
     """Progress at 100 %, the output URLs and the headline metrics, in one patch so a
     reader never sees a finished progress without the outputs."""
     patch = progress_patch(report, now)
     patch["status"]["outputs"] = dict(outputs)
-    patch["status"]["metrics"] = status_metrics(metrics)
+    patch["status"]["metrics"] = metrics.headline().to_api()
     return patch

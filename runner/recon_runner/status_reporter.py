@@ -18,6 +18,7 @@ from typing import Any
 
 from kubernetes import client, config
 from recon_api.constants import GROUP, PLURAL, VERSION, Stage
+from recon_api.run_metrics import RunMetrics
 
 from recon_runner.progress import (
     ProgressLimiter,
@@ -129,7 +130,7 @@ class StatusReporter:
     def finish(
         self,
         outputs: Mapping[str, str],
-        metrics: Mapping[str, object],
+        metrics: RunMetrics,
         message: str = "done",
         attempts: int = 5,
         backoff: float = 1.0,

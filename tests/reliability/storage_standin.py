@@ -28,6 +28,10 @@ from recon_runner.errors import TransientError
 from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
 from recon_runner.storage import RetryPolicy, Storage, download_capture, make_client, upload_outputs
 
+# Run as a script by the node: the repository root on the path for tests.support.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.run_metrics import run_metrics
+
 # Two quick tries per request: the test's outage outlasts them, so each attempt ends in 75.
 POLICY = RetryPolicy(attempts=2, backoff=0.5, timeout=2.0)
 
@@ -84,7 +88,9 @@ def main() -> int:
         reporter.fail(f"transient failure: {e}")
         print(f"transient failure: {e}", file=sys.stderr)
         return int(ExitCode.TRANSIENT)
-    done = reporter.finish({"mesh": urls["mesh.glb"], "metrics": urls["metrics.json"]}, {})
+    done = reporter.finish(
+        {"mesh": urls["mesh.glb"], "metrics": urls["metrics.json"]}, run_metrics()
+    )
     return int(ExitCode.SUCCESS) if done else int(ExitCode.TRANSIENT)
 
 

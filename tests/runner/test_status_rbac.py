@@ -14,6 +14,7 @@ from recon_api.constants import Stage
 from recon_runner.progress import ProgressLimiter
 from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
+from tests.support.run_metrics import run_metrics
 from tests.support.runner_access import (
     apply_crd,
     create_reconjob,
@@ -48,7 +49,7 @@ def test_runner_token_patches_its_own_status_and_nothing_else(
     reporter(Stage.REFINE, 0.5, "iteration 100/200")
     finished = reporter.finish(
         {"mesh": "s3://meshes/chair-001/out/mesh.glb"},
-        {"vertices": 1200, "faces": 2400, "seconds": {"total": 12.5}, "psnr": 31.2},
+        run_metrics(vertices=1200, faces=2400, seconds={"total": 12.5}, psnr=31.2),
         message="done",
     )
     assert finished
@@ -85,4 +86,4 @@ def test_unreachable_api_server_never_fails_the_run(
     ).start()
     reporter(Stage.FUSE, 0.2, "fusing")
     reporter(Stage.REFINE, 0.0, "refining")
-    assert not reporter.finish({}, {}, attempts=2, backoff=0.01)
+    assert not reporter.finish({}, run_metrics(), attempts=2, backoff=0.01)

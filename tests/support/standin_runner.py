@@ -34,6 +34,10 @@ from recon_api.constants import Stage
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
 from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
+# Run as a script by the node: the repository root on the path for tests.support.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.run_metrics import run_metrics
+
 SIGNAL_DIR = Path(os.environ.get("RECON_STANDIN_SIGNAL_DIR", "/tmp/recon-standin"))
 SLOW_STOP_SECONDS = 8.0
 stopped = threading.Event()
@@ -121,7 +125,7 @@ def main() -> int:
             reporter(stage, (step + 1) / 4, f"{stage.value} {step + 1}/4 (stand-in)")
     mesh = put(client, params, "mesh.glb", b"glTF stand-in")
     metrics = put(client, params, "metrics.json", b'{"vertices": 8, "faces": 12}')
-    ok = reporter.finish({"mesh": mesh, "metrics": metrics}, {"vertices": 8, "faces": 12})
+    ok = reporter.finish({"mesh": mesh, "metrics": metrics}, run_metrics(vertices=8, faces=12))
     return 0 if ok else 75
 
 

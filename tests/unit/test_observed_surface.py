@@ -111,7 +111,7 @@ def test_by_default_no_face_lies_below_the_lowest_observed_point(
     lowest_seen = float(load_capture(capture_dir).points()[:, 2].min())
     assert lowest_seen > CENTRE[2] - RADIUS + 0.05  # the rig leaves the bottom unseen
     result = _run(capture_dir, tmp_path, close_holes=False)
-    voxel = float(result.metrics["voxelSizeMm"]) / 1000  # type: ignore[arg-type]
+    voxel = result.metrics.voxel_size_mm / 1000
     assert float(result.mesh.vertices[:, 2].min()) >= lowest_seen - voxel
     # The top, which every view sees, is all there.
     assert float(result.mesh.vertices[:, 2].max()) == pytest.approx(CENTRE[2] + RADIUS, abs=voxel)

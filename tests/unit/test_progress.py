@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 from recon_api.constants import STAGE_SPANS, Stage
+from recon_api.run_metrics import RunMetrics
+from recon_runner.export import metrics_bytes
 from recon_runner.progress import (
     ProgressLimiter,
     ProgressReport,
     final_patch,
     progress_patch,
     rfc3339,
-    status_metrics,
 )
+
+from tests.support.run_metrics import run_metrics
 
 
 class FakeClock:
@@ -164,15 +168,17 @@ def test_patch_bodies_use_the_status_field_names() -> None:
             }
         }
     }
-    metrics = {
-        "vertices": 1200,
-        "faces": 2400,
-        "seconds": {"download": 0.5, "fuse": 1.0, "total": 3.25},
-        "psnr": 30.5,
-        "mask_iou": 0.98,
-        "depth_error_mm": 1.5,
-        "chamfer": 0.1,
-    }
+    # Every field of metrics.json; the status carries the headline, in the same names.
+    metrics = run_metrics(
+        vertices=1200,
+        faces=2400,
+        seconds={"download": 0.5, "fuse": 1.0, "total": 3.25},
+        psnr=30.5,
+        maskIoU=0.98,
+        depthErrorMm=1.5,
+        observedFraction=0.9,
+        filledFraction=0.1,
+    )
     outputs = {"mesh": "s3://b/out/mesh.glb", "preview": "s3://b/out/preview.png"}
     patch = final_patch(ProgressReport(100, Stage.UPLOAD, "done", 0), now, outputs, metrics)
     assert patch["status"]["outputs"] == outputs
@@ -183,12 +189,28 @@ def test_patch_bodies_use_the_status_field_names() -> None:
         "psnr": 30.5,
         "maskIoU": 0.98,
         "depthErrorMm": 1.5,
+        "observedFraction": 0.9,
+        "filledFraction": 0.1,
     }
     assert patch["status"]["progress"]["percent"] == 100
 
 
-def test_status_metrics_drops_values_json_cannot_carry() -> None:
-    assert status_metrics({"psnr": math.inf, "seconds": {"a": 1.0, "b": 2.0}}) == {"seconds": 3.0}
+def test_the_status_leaves_out_what_json_cannot_carry_and_totals_the_stages() -> None:
+    headline = run_metrics(psnr=math.inf, seconds={"a": 1.0, "b": 2.0}).headline().to_api()
+    assert "psnr" not in headline
+    assert headline["seconds"] == 3.0
+
+
+def test_metrics_json_holds_every_field_in_the_status_names() -> None:
+    """metrics.json and status.metrics are one model: each headline figure appears in the
+    file under the same name, with the same value (seconds: the file's total)."""
+    metrics = run_metrics(psnr=31.5, seconds={"fuse": 1.0, "total": 2.5})
+    document = json.loads(metrics_bytes(metrics))
+    headline = metrics.headline().to_api()
+    for name, value in headline.items():
+        expected = document["seconds"]["total"] if name == "seconds" else document[name]
+        assert value == expected, name
+    assert RunMetrics.model_validate(document) == metrics
 
 
 def test_rfc3339_is_utc_with_z() -> None:

@@ -11,6 +11,8 @@ from recon_api.constants import Stage
 from recon_runner.progress import ProgressLimiter
 from recon_runner.status_reporter import StatusReporter
 
+from tests.support.run_metrics import run_metrics
+
 
 class Recorder:
     """Stands in for the API server's side of a patch: records bodies, fails on demand."""
@@ -65,16 +67,17 @@ def test_failing_patches_are_retried_and_the_final_patch_carries_outputs() -> No
         assert patches.progress()[0]["message"] == "downloading"
     finally:
         reporter.close()
-    ok = reporter.finish({"mesh": "s3://b/o/mesh.glb"}, {"vertices": 10}, backoff=0.01)
+    ok = reporter.finish({"mesh": "s3://b/o/mesh.glb"}, run_metrics(vertices=10), backoff=0.01)
     assert ok
     final = patches.bodies[-1]["status"]
     assert final["progress"]["percent"] == 100 and final["progress"]["etaSeconds"] == 0
     assert final["outputs"] == {"mesh": "s3://b/o/mesh.glb"}
-    assert final["metrics"] == {"vertices": 10}
+    assert final["metrics"] == run_metrics(vertices=10).headline().to_api()
+    assert final["metrics"]["vertices"] == 10
 
 
 def test_final_patch_gives_up_after_bounded_attempts() -> None:
     patches = Recorder(fail_first=100)
     reporter = StatusReporter(patches, ProgressLimiter())
-    assert not reporter.finish({}, {}, attempts=3, backoff=0.01)
+    assert not reporter.finish({}, run_metrics(), attempts=3, backoff=0.01)
     assert patches.calls == 3
