@@ -174,9 +174,9 @@ def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, An
         lowest_seen = float(load_capture(capture).points()[:, 2].min())
         welded_v, welded_f = _welded(mesh.vertices, mesh.faces)
         record.update(
-            voxel_mm=result.metrics["voxelSizeMm"],
-            observed_fraction=result.metrics["observedFraction"],
-            filled_fraction=result.metrics["filledFraction"],
+            voxel_mm=result.metrics.voxel_size_mm,
+            observed_fraction=result.metrics.observed_fraction,
+            filled_fraction=result.metrics.filled_fraction,
             below_lowest_seen_mm=round(
                 max(0.0, lowest_seen - float(mesh.vertices[:, 2].min())) * 1000, 3
             ),

@@ -117,10 +117,10 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
             lambda seed: evaluate_textured(obj.mesh, true_colour, result.mesh, samples, seed)
         )
         face_count = len(result.mesh.faces)
-        corrected = [np.asarray(c["transformMatrix"]) for c in result.metrics["poseCorrections"]]  # type: ignore[attr-defined]
+        corrected = [np.asarray(c.transform_matrix) for c in result.metrics.pose_corrections]
         after = pose_errors(true, corrected, local)
         record["pose_deg_after"], record["pose_mm_after"], record["surface_mm_after"] = after
-        record["stage_seconds"] = result.metrics["seconds"]
+        record["stage_seconds"] = result.metrics.seconds
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     record.update(
         method=method,

@@ -71,7 +71,7 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
             lambda seed: evaluate_textured(obj.mesh, obj.true_colour, result.mesh, samples, seed)
         )
         face_count = len(result.mesh.faces)
-        stages = result.metrics["seconds"]
+        stages = result.metrics.seconds
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "method": method,

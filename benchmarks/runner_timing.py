@@ -221,7 +221,7 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         if peak is not None:
             peaks.append(peak)
     assert result is not None  # another_run_fits allows the first run always
-    metrics = dict(result.metrics)
+    metrics = result.metrics
     record.update(
         runs_requested=args.runs,
         runs_done=len(seconds),
@@ -230,12 +230,12 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         median_seconds=round(median_of(seconds), 3),
         min_seconds=round(min(seconds), 3),
         # The pipeline's own per-stage laps of the last run (not synchronised per stage).
-        stage_seconds=metrics.get("seconds"),
-        renderer=metrics.get("renderer"),
-        device=metrics.get("device"),
-        faces=metrics.get("faces"),
-        view_psnr=metrics.get("psnr"),
-        view_mask_iou=metrics.get("maskIoU"),
+        stage_seconds=metrics.seconds,
+        renderer=metrics.renderer,
+        device=metrics.device,
+        faces=metrics.faces,
+        view_psnr=metrics.psnr,
+        view_mask_iou=metrics.mask_iou,
         gpu_peak_allocated_mib=round(max(peaks) / MIB, 1) if peaks else None,
         peak_rss_mib=_peak_rss_mib(),
     )
