@@ -12,10 +12,7 @@ import asyncio
 import logging
 import time
 
-from recon_api import storage_errors
-
-from recon_operator import jobspec, outputs, storage_client
-from recon_operator.credentials import CredentialsUnavailable
+from recon_operator import jobspec, storage_client
 from recon_operator.lifecycle import Note, Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime
@@ -52,21 +49,10 @@ async def clean_up(rt: Runtime, known: Known) -> None:
 async def _clean_up(rt: Runtime, known: Known) -> None:
     if not await wait_for_runner_stop(rt, known):
         return
-    job = known.job
     try:
-        storage = await storage_client.open_storage(rt, job)
-        removed = await rt.call(outputs.delete_partial_outputs, storage.client, job)
-    except (storage_client.StorageRefused, CredentialsUnavailable) as e:
-        message = f"could not remove partial outputs under {job.output_prefix()}: {e.message}"
-        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", message, True)]))
-        return
-    except Exception as e:
-        endpoint, _ = jobspec.storage_endpoint(job, rt.settings)
-        message = (
-            f"could not remove partial outputs under {job.output_prefix()}: "
-            + storage_errors.describe(e, endpoint)
-        )
-        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", message, True)]))
+        removed = await storage_client.remove_partial_outputs(rt, known.job)
+    except storage_client.CleanupFailed as e:
+        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", e.message, True)]))
         return
     message = f"the evicted run stopped; removed {removed} partial output object(s)"
     await rt.apply(known.body, Transition(notes=[Note("PartialOutputsRemoved", message)]))

@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import kopf
-from recon_api import storage_errors
 from recon_api.constants import (
     CANCEL_ANNOTATION,
     FINALIZER,
@@ -25,25 +24,21 @@ from recon_api.constants import (
     ConditionType,
     Phase,
 )
-from recon_api.models import ReconJob
 
 from recon_operator import (
     cancel,
     capture_check,
     children,
     conditions,
-    credentials,
     jobspec,
     kueue,
     lifecycle,
-    outputs,
     storage_client,
 )
 from recon_operator.admission import Admission
 from recon_operator.lifecycle import Note, Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
-from recon_operator.storage_client import StorageRefused
 from recon_operator.validation import Outcome
 
 log = logging.getLogger(__name__)
@@ -199,15 +194,10 @@ async def stop_work(rt: Runtime, known: Known) -> None:
 
 
 async def remove_partial_outputs(rt: Runtime, known: Known) -> int:
-    job = known.job
     try:
-        storage = await storage_client.open_storage(rt, job)
-        return await rt.call(outputs.delete_partial_outputs, storage.client, job)
-    except Exception as e:
-        message = f"could not remove partial outputs under {job.output_prefix()}: " + (
-            _storage_failure(e, rt, job)
-        )
-        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", message, True)]))
+        return await storage_client.remove_partial_outputs(rt, known.job)
+    except storage_client.CleanupFailed as e:
+        await rt.apply(known.body, Transition(notes=[Note("CleanupFailed", e.message, True)]))
         return 0
 
 
@@ -224,26 +214,16 @@ async def cleanup(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> Non
     if known.job.status.phase == Phase.SUCCEEDED:
         return
     try:
-        storage = await storage_client.open_storage(rt, known.job)
-        removed = await rt.call(outputs.delete_partial_outputs, storage.client, known.job)
+        removed = await storage_client.remove_partial_outputs(rt, known.job)
         log.info("removed %d partial output(s) of deleted ReconJob %s", removed, known.job.uid)
-    except StorageRefused as e:
-        # Never connected to, so no runner of this job wrote there either.
-        log.info("no partial outputs to remove for %s: %s", known.job.uid, e.message)
-    except Exception as e:
-        failure = _storage_failure(e, rt, known.job)
-        if retry < CLEANUP_RETRIES:
-            raise kopf.TemporaryError(f"removing partial outputs: {failure}", delay=5) from None
-        log.warning("giving up removing partial outputs of %s: %s", known.job.uid, failure)
-
-
-def _storage_failure(error: Exception, rt: Runtime, job: ReconJob) -> str:
-    """Our own words for a failed storage call: the server's text never reaches an Event
-    or a log line (`storage_errors`)."""
-    if isinstance(error, (StorageRefused, credentials.CredentialsUnavailable)):
-        return error.message
-    endpoint, _ = jobspec.storage_endpoint(job, rt.settings)
-    return storage_errors.describe(error, endpoint)
+    except storage_client.CleanupFailed as e:
+        if e.refused:
+            # Never connected to, so no runner of this job wrote there either.
+            log.info("no partial outputs to remove for %s: %s", known.job.uid, e.message)
+        elif retry < CLEANUP_RETRIES:
+            raise kopf.TemporaryError(e.message, delay=5) from None
+        else:
+            log.warning("giving up removing partial outputs of %s: %s", known.job.uid, e.message)
 
 
 async def _owner(rt: Runtime, body: kopf.Body) -> Known | None:
