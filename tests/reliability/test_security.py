@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV
-from recon_operator.admission import SWEEP_INTERVAL
+from recon_operator.admission import IDLE_PASS
 from recon_operator.cluster import Cluster, namespace_gone
 from recon_stack.kubeconfig import token_kubeconfig, write
 from urllib3.exceptions import ProtocolError
@@ -316,7 +316,7 @@ def test_jobs_are_admitted_promptly_under_the_charts_rbac(
         stream.stop()
     for name in names:
         waited = first_seen[(name, "Running")] - first_seen[(name, "Queued")]
-        assert waited < SWEEP_INTERVAL / 2, f"{name} waited {waited:.1f} s in the queue"
+        assert waited < IDLE_PASS / 2, f"{name} waited {waited:.1f} s in the queue"
         binding = stack.kubectl("get", "rolebinding", f"{name}-recon", "-n", ns, "-o", "json")
         assert json.loads(binding.stdout)["roleRef"]["name"] == f"{name}-recon"
     for name in names:
