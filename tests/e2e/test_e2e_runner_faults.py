@@ -5,16 +5,24 @@ against `retries`). Each retry starts the real pipeline again from the capture a
 with the whole result in storage, nothing of the killed attempt beside it.
 
 The kill comes once the runner reports the refine stage: the capture is downloaded and
-fused, and the mesh is not yet written, so the kill lands in the middle of the work."""
+fused, and the mesh is not yet written, so the kill lands in the middle of the work.
+
+Storage goes away the same way: the MinIO server of the stack is stopped while the runner
+refines (it has its capture and needs storage again only for its upload), so the upload
+meets the outage; started again once the runner has given up, the retry uploads the whole
+result and the failed attempt leaves nothing behind."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 from recon_cli.cluster_demo import reconjob
+from recon_stack.components import MINIO
+from recon_stack.stack import Stack
 
 from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.reliability.runner_processes import oom_kill, runner_pids
@@ -146,3 +154,34 @@ def test_eviction_is_retried_without_counting_against_retries(
     assert not job["status"].get("failed"), job["status"]
     assert job["status"]["succeeded"] == 1
     assert output_names(stack, ns, name) == RESULT
+
+
+def test_storage_down_when_the_runner_uploads_is_retried_once_back(
+    stack: StackHandle, installed: Installed
+) -> None:
+    ns = installed.jobs_namespace
+    name, uid = submit(stack, installed, "upload-outage", retries=1)
+    runner_at(stack, ns, name, uid)
+    # The same stack's own MinIO process, stopped as an outage stops it.
+    local = Stack(Path(stack.state_dir))
+    assert local.stop_component(MINIO), "MinIO was running"
+    try:
+        wait_for(
+            lambda: exit_codes(stack, ns, name) == [75],
+            240,
+            what="the runner giving up on storage (exit 75)",
+        )
+        message = (status(stack, ns, name).get("progress") or {}).get("message", "")
+        assert "unreachable while" in message and "upload" in message, message
+        assert status(stack, ns, name)["phase"] == "Running", "75 is transient: retried"
+    finally:
+        local.start_component(MINIO)
+
+    st = wait_succeeded(stack, ns, name)
+    assert st["attempts"] == 2, st
+    assert exit_codes(stack, ns, name) == [0, 75]
+    failed_pods = [e for e in events(stack, ns, name) if e["reason"] == "PodFailed"]
+    assert len(failed_pods) == 1 and "exit code 75" in failed_pods[0]["message"], failed_pods
+    # The retry's whole result, and no staging key of the attempt that met the outage.
+    assert output_names(stack, ns, name) == RESULT
+    assert st["metrics"]["faces"] > 0, st["metrics"]
