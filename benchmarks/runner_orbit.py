@@ -12,11 +12,22 @@ point (a fusion voxel is the tolerance), and for closeHoles whether the mesh is 
 (trimesh's `is_watertight`, UV seams welded) and how many faces Open3D's self-intersection
 test finds crossing another face where one of the two is fill.
 
+`--depth` picks the capture families: `clean` (ideal depth and colour), `noisy` (the same
+with `DepthNoise`'s Gaussian depth noise) and `phone`, the rig written as a handheld phone
+writes it (`recon_runner.synthetic.PHONE` and `PHONE_NOISE`, as in `runner_phone.py`):
+every written pose off by 0.25-0.5 degrees and 2.5-5 mm (the true poses render), depth at
+a quarter of the colour resolution with noise, stored nearest-upsampled, Lambert and
+specular lighting with a per-view exposure gain, JPEG colour without alpha. The visible
+fraction is always that of a clean render of the rig.
+
     .venv/bin/python benchmarks/runner_orbit.py --jobs 5 --samples 30000 \
         --output docs/bench-runner-orbit.txt
+    .venv/bin/python benchmarks/runner_orbit.py --depth phone --jobs 1 --samples 30000 \
+        --output docs/bench-runner-orbit-phone.txt
 
 Recall is bounded by what the rig sees: a mesh without invented bottom cannot reach the
-unseen part of the truth, so the targets compare with Open3D, which sees the same views.
+unseen part of the truth, so the targets compare with Open3D, which is given the same
+capture (for `phone`, the same wrong poses).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import numpy as np
 from side_by_side import measured, open3d_tsdf, report_to
 
 METHODS = ("open3d", "standard", "closeHoles")
+FAMILIES = ("clean", "noisy", "phone")
 ELEVATIONS_DEGREES = (20.0, 30.0, 40.0)
 
 
@@ -67,20 +79,28 @@ def orbit_rig(obj: Any, views: int, size: int) -> list[Any]:
     return cameras
 
 
-def write_orbit_capture(name: str, root: Path, views: int, size: int, noisy: bool) -> float:
-    """The capture under `root`; returns the fraction of the true surface some view sees."""
+def write_orbit_capture(name: str, root: Path, views: int, size: int, family: str) -> float:
+    """The capture of depth family `family` under `root`; returns the fraction of the true
+    surface some view sees, from a clean render of the rig whatever the family."""
+    from recon_runner.synthetic import PHONE, PHONE_NOISE
     from recon_runner.synthetic.objects import make_object
     from recon_runner.synthetic.views import DepthNoise, RenderedView, render_views
-    from recon_runner.synthetic.writer import write_views
+    from recon_runner.synthetic.writer import write_capture, write_views
 
     obj = make_object(name)
-    rendered = render_views(obj, orbit_rig(obj, views, size))
+    cameras = orbit_rig(obj, views, size)
+    rendered = render_views(obj, cameras)
     visible = _visible_fraction(obj, rendered)
-    if noisy:
+    if family == "phone":
+        write_capture(obj, root, views, size, size, noise=PHONE_NOISE, style=PHONE, cameras=cameras)
+        return visible
+    if family == "noisy":
         noise = DepthNoise()
         rendered = [
             RenderedView(v.camera, v.rgba, noise.apply(v.depth, i)) for i, v in enumerate(rendered)
         ]
+    elif family != "clean":
+        raise ValueError(f"depth family {family!r} is not one of {', '.join(FAMILIES)}")
     write_views(rendered, root)
     return visible
 
@@ -253,9 +273,7 @@ def _child(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "capture"
-        visible = write_orbit_capture(
-            args.object, capture, args.views, args.size, args.family == "noisy"
-        )
+        visible = write_orbit_capture(args.object, capture, args.views, args.size, args.family)
         for method in args.methods.split(","):
             record = run_one(method, args.object, capture, args.samples)
             record.update(depth=args.family, visible_fraction=round(visible, 4))
@@ -321,7 +339,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", default="", help="comma list (default: all five)")
-    parser.add_argument("--depth", default="clean", help="comma list of clean, noisy")
+    parser.add_argument("--depth", default="clean", help=f"comma list of {', '.join(FAMILIES)}")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--size", type=int, default=256)
@@ -332,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--object", help=argparse.SUPPRESS)
     parser.add_argument("--family", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = set(args.depth.split(",")) - set(FAMILIES)
+    if unknown:
+        parser.error(f"--depth {', '.join(sorted(unknown))}: not one of {', '.join(FAMILIES)}")
     if args.child:
         return _child(args)
     return report_to(args.output, lambda out: _run(args, out))

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from recon_runner.camera import Camera
 from recon_runner.synthetic.objects import SyntheticObject
 from recon_runner.synthetic.views import (
     DepthNoise,
@@ -225,12 +226,18 @@ def write_capture(
     noise: DepthNoise | None = None,
     depth_unit: float | None = None,
     style: CaptureStyle = IDEAL,
+    cameras: list[Camera] | None = None,
 ) -> list[RenderedView]:
     """Render `obj` from an orbit of cameras and write the capture under `root`.
 
-    Returns the views as written (noise applied; depth at the depth resolution), for
-    callers that compare against them."""
-    cameras = orbit_cameras(obj, views, width, height)
+    `cameras`: the true cameras to render from, all `width` x `height` (`views` is then
+    not used); default `orbit_cameras(obj, views, width, height)`. Returns the
+    views as written (noise applied; depth at the depth resolution), for callers that
+    compare against them."""
+    if cameras is None:
+        cameras = orbit_cameras(obj, views, width, height)
+    elif any((c.width, c.height) != (width, height) for c in cameras):
+        raise ValueError(f"cameras must all be {width}x{height}")
     rendered = render_views(obj, cameras, lighting=style.lighting)
     depth_views = rendered
     k = max(style.depth_scale, style.depth_blocks)
