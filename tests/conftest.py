@@ -1,4 +1,5 @@
-"""The `stack` fixture: one real local cluster + MinIO for the whole test session.
+"""The `stack` fixture: one real local cluster + MinIO for the whole test session, and a
+throwaway `bucket` in its MinIO for each module that asks for one.
 
 It is started by the same code as `recon dev up`, in a temporary state directory, and
 stopped at the end. Set RECON_TEST_STATE_DIR to run against a stack you keep up between
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from recon_stack.stack import Stack
 
+from tests.support import captures
 from tests.support.stack_handle import StackHandle, handle_for
 
 STATE_DIR_ENV = "RECON_TEST_STATE_DIR"
@@ -35,6 +37,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
     finally:
         if not given:
             local.down()
+
+
+@pytest.fixture(scope="module")
+def bucket(stack: StackHandle) -> Iterator[str]:
+    """A throwaway bucket for one test module, emptied and removed after it."""
+    with captures.throwaway_bucket(stack.minio_client()) as name:
+        yield name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -53,17 +53,6 @@ def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bucket(stack: Any) -> Iterator[str]:
-    client: Minio = stack.minio_client()
-    name = f"pod-{uuid.uuid4().hex[:10]}"
-    client.make_bucket(name)
-    yield name
-    for obj in client.list_objects(name, recursive=True):
-        client.remove_object(name, obj.object_name)
-    client.remove_bucket(name)
-
-
-@pytest.fixture(scope="module")
 def namespace(stack: Any) -> Iterator[str]:
     apply_crd(stack)
     name = f"runner-{uuid.uuid4().hex[:8]}"
