@@ -33,7 +33,6 @@ from kubernetes import client, config  # noqa: E402
 from recon_stack.components import APISERVER, Component  # noqa: E402
 from recon_stack.stack import Stack  # noqa: E402
 
-from tests.conftest import StackHandle, handle_for  # noqa: E402
 from tests.support import captures  # noqa: E402
 from tests.support.operator_process import (  # noqa: E402
     BUCKET,
@@ -41,6 +40,7 @@ from tests.support.operator_process import (  # noqa: E402
     prepare_namespace,
 )
 from tests.support.rss import RssSampler  # noqa: E402
+from tests.support.stack_handle import StackHandle, handle_for  # noqa: E402
 
 __all__ = ["RssSampler"]
 
@@ -141,25 +141,9 @@ def operator_kubeconfig(bench: Bench) -> Path:
         "peering.enabled=false",
     ).stdout
     h.kubectl("apply", "-f", "-", input=rendered)
-    token = h.kubectl(
-        "create", "token", RELEASE, "-n", OPERATOR_NAMESPACE, "--duration=6h"
-    ).stdout.strip()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "stack",
-                "cluster": {"server": h.server, "certificate-authority": str(h.ca_cert)},
-            }
-        ],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "stack", "user": "operator"}}],
-        "current-context": "operator",
-    }
-    path = bench.work / "operator.kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return path
+    return h.service_account_kubeconfig(
+        RELEASE, OPERATOR_NAMESPACE, bench.work / "operator.kubeconfig", duration="6h"
+    )
 
 
 def start_operator(bench: Bench, namespace: str, max_running: int) -> OperatorProcess:

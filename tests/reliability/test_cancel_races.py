@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from tests.reliability.chart_operator import running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -22,6 +21,7 @@ from tests.support.operator_process import (
     jobs,
     pods,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -37,7 +37,7 @@ CANCEL = "recon.dev/cancel"
 def ns(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
     log_dir = tmp_path_factory.mktemp("operator")
-    with running_chart_operator(stack, "cancel-races", log_dir, env) as op:
+    with running_operator(stack, "cancel-races", log_dir, env, chart_rbac=True) as op:
         yield op.namespace
 
 

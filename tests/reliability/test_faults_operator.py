@@ -13,7 +13,6 @@ from kubernetes import client, config, watch
 from recon_stack.components import APISERVER
 from recon_stack.stack import Stack
 
-from tests.reliability.chart_operator import chart_operator, running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -27,6 +26,7 @@ from tests.support.operator_process import (
     pods,
     prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, handle_for, wait_for
@@ -71,7 +71,7 @@ def killed(
 ) -> Iterator[OperatorProcess]:
     env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
     log_dir = tmp_path_factory.mktemp("operator")
-    with running_chart_operator(stack, "faults-operator", log_dir, env) as op:
+    with running_operator(stack, "faults-operator", log_dir, env, chart_rbac=True) as op:
         yield op
 
 
@@ -247,7 +247,7 @@ def test_api_server_restart_under_a_running_operator(
 ) -> None:
     stack = handle_for(own_stack)
     ns = prepare_namespace(stack, "apiserver-restart")
-    op, _ = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"))
+    op = OperatorProcess.under_chart_rbac(stack, ns, tmp_path_factory.mktemp("operator"))
     op.start()
     try:
         minio = stack.minio_client()

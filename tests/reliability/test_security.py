@@ -19,10 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV
 from recon_operator.admission import SWEEP_INTERVAL
 from recon_operator.cluster import Cluster, namespace_gone
-from recon_stack.kubeconfig import token_kubeconfig, write
 from urllib3.exceptions import ProtocolError
 
-from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -33,8 +31,8 @@ from tests.support.operator_process import (
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -54,15 +52,10 @@ class Secured:
 
 @pytest.fixture(scope="module")
 def secured(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    ns = prepare_namespace(stack, "security")
     log_dir = tmp_path_factory.mktemp("operator")
-    op, rbac = chart_operator(stack, ns, log_dir)
-    op.start()
-    yield Secured(ns, op, log_dir / "operator.kubeconfig", tmp_path_factory.mktemp("security"))
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "security", log_dir, chart_rbac=True) as op:
+        workdir = tmp_path_factory.mktemp("security")
+        yield Secured(op.namespace, op, log_dir / "operator.kubeconfig", workdir)
 
 
 def api_for(path: Path) -> client.ApiClient:
@@ -88,11 +81,8 @@ def two_running(stack: StackHandle, secured: Secured) -> tuple[str, str]:
 
 def runner_token_kubeconfig(stack: StackHandle, secured: Secured, name: str) -> Path:
     """A token of the ServiceAccount the operator made for ``name``'s runner pods."""
-    token = stack.kubectl(
-        "create", "token", f"{name}-recon", "-n", secured.ns, "--duration=1h"
-    ).stdout.strip()
     path = secured.workdir / f"{name}-runner.kubeconfig"
-    return write(path, token_kubeconfig(stack.server, Path(stack.ca_cert), token))
+    return stack.service_account_kubeconfig(f"{name}-recon", secured.ns, path, duration="1h")
 
 
 def test_runner_token_reaches_its_own_status_and_nothing_else(

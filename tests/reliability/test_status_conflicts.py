@@ -23,17 +23,15 @@ from recon_api.constants import Stage
 from recon_runner.control import overall_percent
 from recon_runner.progress import ProgressReport, progress_patch
 from recon_runner.status_reporter import kubernetes_api, status_patcher
-from recon_stack.kubeconfig import token_kubeconfig, write
 
-from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
     OperatorProcess,
     apply,
     get,
-    prepare_namespace,
     reconjob_manifest,
+    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -62,15 +60,9 @@ class Contended:
 
 @pytest.fixture(scope="module")
 def contended(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contended]:
-    ns = prepare_namespace(stack, "status-conflicts")
     log_dir = tmp_path_factory.mktemp("operator")
-    op, rbac = chart_operator(stack, ns, log_dir)
-    op.start()
-    yield Contended(ns, op, log_dir, tmp_path_factory.mktemp("conflicts"))
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with running_operator(stack, "status-conflicts", log_dir, chart_rbac=True) as op:
+        yield Contended(op.namespace, op, log_dir, tmp_path_factory.mktemp("conflicts"))
 
 
 def runner_patcher(
@@ -78,11 +70,8 @@ def runner_patcher(
 ) -> Callable[[dict[str, Any]], None]:
     """The runner's own patcher, on a token of the per-job ServiceAccount the operator made
     (its Role: get the ReconJob, patch its status), loaded the way the runner loads it."""
-    token = stack.kubectl(
-        "create", "token", f"{NAME}-recon", "-n", ns, "--duration=1h"
-    ).stdout.strip()
-    path = write(
-        workdir / "runner.kubeconfig", token_kubeconfig(stack.server, Path(stack.ca_cert), token)
+    path = stack.service_account_kubeconfig(
+        f"{NAME}-recon", ns, workdir / "runner.kubeconfig", duration="1h"
     )
     monkeypatch.setenv("KUBECONFIG", str(path))
     return status_patcher(kubernetes_api(), ns, NAME)
