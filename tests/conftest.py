@@ -1,5 +1,6 @@
-"""The `stack` fixture: one real local cluster + MinIO for the whole test session, and a
-throwaway `bucket` in its MinIO for each module that asks for one.
+"""The `stack` fixture: one real local cluster + MinIO for the whole test session, a
+throwaway `bucket` in its MinIO for each module and a throwaway `namespace` for each test
+that asks for one.
 
 It is started by the same code as `recon dev up`, in a temporary state directory, and
 stopped at the end. Set RECON_TEST_STATE_DIR to run against a stack you keep up between
@@ -43,6 +44,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
 def bucket(stack: StackHandle) -> Iterator[str]:
     """A throwaway bucket for one test module, emptied and removed after it."""
     with captures.throwaway_bucket(stack.minio_client()) as name:
+        yield name
+
+
+@pytest.fixture
+def namespace(stack: StackHandle) -> Iterator[str]:
+    """A fresh namespace for one test, deleted (without waiting) after it."""
+    with stack.throwaway_namespace() as name:
         yield name
 
 

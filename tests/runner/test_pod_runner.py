@@ -54,11 +54,10 @@ def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def namespace(stack: Any) -> Iterator[str]:
+    """One namespace for the module (not one a test), with the ReconJob CRD in place."""
     apply_crd(stack)
-    name = f"runner-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
+    with stack.throwaway_namespace("runner") as name:
+        yield name
 
 
 def upload_capture(client: Minio, bucket: str, prefix: str, root: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,6 @@ import pytest
 from tests.support.stack_handle import CommandError, StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-def namespace(stack: StackHandle) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def test_service_account_has_exactly_the_rights_its_role_grants(

@@ -1,13 +1,15 @@
 """A handle on a running local stack for tests: kubectl/helm runners, MinIO access,
-ServiceAccount kubeconfigs, and a polling helper. The session fixture in tests/conftest.py
-yields one."""
+throwaway namespaces and ServiceAccount kubeconfigs, and a polling helper. The session
+fixture in tests/conftest.py yields one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,17 @@ class StackHandle:
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         return self._run(self.helm_path, args, input, check, timeout)
+
+    @contextlib.contextmanager
+    def throwaway_namespace(self, base: str = "t") -> Iterator[str]:
+        """A fresh namespace (``base`` and a random suffix); afterwards it is deleted
+        without waiting for it to go."""
+        name = f"{base}-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        try:
+            yield name
+        finally:
+            self.kubectl("delete", "namespace", name, "--wait=false")
 
     def service_account_kubeconfig(
         self,
