@@ -4,8 +4,9 @@ A local stack of their own (in a temporary state directory) whose API server wri
 audit log of every request made by the operator's ServiceAccount; the operator as a
 subprocess with the chart's RBAC alone (its own identity, so the audit log can tell its
 requests from kubectl's, the node's and the runners'); ReconJobs on the quick stand-in
-runner; a sampler of the operator's resident memory; and the machine's load average, which
-every figure is reported with (the machine is shared).
+runner; a sampler of the operator's resident memory; the machine's load average, which
+every figure is reported with (the machine is shared); and the polling and Markdown tables
+every operator benchmark uses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -353,3 +354,28 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
+
+
+# ------------------------------------------------------------------ waiting and reporting
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, interval: float = 0.1, *, required: bool = True
+) -> bool:
+    """Poll ``check`` every ``interval`` seconds until it holds, then True; after
+    ``timeout`` seconds a TimeoutError when ``required``, else False."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            if required:
+                raise TimeoutError(f"timed out after {timeout:.0f}s")
+            return False
+        time.sleep(interval)
+    return True
+
+
+def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
