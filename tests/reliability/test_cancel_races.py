@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +21,6 @@ from tests.support.operator_process import (
     jobs,
     pods,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -34,11 +33,8 @@ CANCEL = "recon.dev/cancel"
 
 
 @pytest.fixture(scope="module")
-def ns(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_operator(stack, "cancel-races", log_dir, env, chart_rbac=True) as op:
-        yield op.namespace
+def operator_env() -> dict[str, str]:
+    return {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from tests.support.operator_process import (
     pods,
     prepare_namespace,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, handle_for, wait_for
@@ -66,13 +65,14 @@ def assert_ran_once(stack: StackHandle, ns: str, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def killed(
-    stack: StackHandle, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_operator(stack, "faults-operator", log_dir, env, chart_rbac=True) as op:
-        yield op
+def operator_env() -> dict[str, str]:
+    return {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
+
+
+@pytest.fixture(scope="module")
+def killed(operator: OperatorProcess) -> OperatorProcess:
+    """The module's operator, to be killed and started again."""
+    return operator
 
 
 def open_gate(stack: StackHandle, ns: str, name: str) -> None:

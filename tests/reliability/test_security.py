@@ -8,7 +8,6 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from tests.support.operator_process import (
     jobs,
     pods,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -51,11 +49,9 @@ class Secured:
 
 
 @pytest.fixture(scope="module")
-def secured(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_operator(stack, "security", log_dir, chart_rbac=True) as op:
-        workdir = tmp_path_factory.mktemp("security")
-        yield Secured(op.namespace, op, log_dir / "operator.kubeconfig", workdir)
+def secured(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Secured:
+    kubeconfig = operator.log_dir / "operator.kubeconfig"
+    return Secured(operator.namespace, operator, kubeconfig, tmp_path_factory.mktemp("security"))
 
 
 def api_for(path: Path) -> client.ApiClient:

@@ -10,7 +10,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,6 @@ from tests.support.operator_process import (
     apply,
     get,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import StackHandle, wait_for
@@ -59,10 +58,9 @@ class Contended:
 
 
 @pytest.fixture(scope="module")
-def contended(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contended]:
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_operator(stack, "status-conflicts", log_dir, chart_rbac=True) as op:
-        yield Contended(op.namespace, op, log_dir, tmp_path_factory.mktemp("conflicts"))
+def contended(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Contended:
+    workdir = tmp_path_factory.mktemp("conflicts")
+    return Contended(operator.namespace, operator, operator.log_dir, workdir)
 
 
 def runner_patcher(
