@@ -19,11 +19,9 @@ centre in millimetres).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from side_by_side import benchmark_arguments, measured, open3d_tsdf, report_ending, report_to
+from side_by_side import (
+    benchmark_arguments,
+    checked,
+    compare,
+    measured,
+    open3d_tsdf,
+    report_to,
+)
 
 METHODS = ("open3d", "draft", "standard")
 VIEWS, SIZE = 6, 256
@@ -134,14 +139,14 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     return record
 
 
-def write_captures(root: Path, objects: list[str]) -> dict[str, Path]:
+def write_captures(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
     from recon_runner.synthetic import PHONE, PHONE_NOISE, make_object, write_capture
 
-    paths = {}
+    paths: list[tuple[str, dict[str, str], Path]] = []
     for name in objects:
         path = root / f"{name}-phone"
         write_capture(make_object(name), path, VIEWS, SIZE, SIZE, noise=PHONE_NOISE, style=PHONE)
-        paths[name] = path
+        paths.append((name, {}, path))
     return paths
 
 
@@ -181,34 +186,8 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
             ("<= 60 s", r["seconds"] <= 60),
             ("<= 4 GB", r["peak_mib"] <= 4096),
         ]
-        text = ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
-        lines.append(f"{name:15s} {method:9s} {text}")
+        lines.append(f"{name:15s} {method:9s} {checked(checks)}")
     return lines
-
-
-def parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from recon_runner.synthetic import OBJECT_NAMES
-
-    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
-    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        captures = write_captures(Path(tmp), objects)
-        out(HEADER)
-        for name, path in captures.items():
-            for method in args.methods.split(","):
-                command = [sys.executable, __file__, "--child", "--method", method]
-                command += ["--object", name, "--capture", str(path)]
-                command += ["--samples", str(args.samples)]
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    out(f"{name} {method}: FAILED\n{done.stderr[-2000:]}")
-                    continue
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                results.append(record)
-                out(row(record))
-    report_ending(out, results, verdicts(results), "targets:")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.method, args.object, Path(args.capture), args.samples)))
         return 0
-    return report_to(args.output, lambda out: parent(args, out))
+    return report_to(
+        args.output,
+        lambda out: compare(__file__, args, out, write_captures, HEADER, row, verdicts, "targets:"),
+    )
 
 
 if __name__ == "__main__":

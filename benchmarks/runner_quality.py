@@ -19,15 +19,20 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from side_by_side import benchmark_arguments, measured, open3d_tsdf, report_ending, report_to
+from side_by_side import (
+    benchmark_arguments,
+    checked,
+    compare,
+    measured,
+    open3d_tsdf,
+    report_to,
+)
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -91,19 +96,19 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_captures(root: Path, objects: list[str]) -> dict[tuple[str, str], Path]:
+def _write_captures(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
     from recon_runner.synthetic.objects import make_object
     from recon_runner.synthetic.views import DepthNoise
     from recon_runner.synthetic.writer import write_capture
 
-    paths = {}
+    paths: list[tuple[str, dict[str, str], Path]] = []
     for name in objects:
         obj = make_object(name)
         for depth in ("clean", "noisy"):
             path = root / f"{name}-{depth}"
             noise = DepthNoise() if depth == "noisy" else None
             write_capture(obj, path, views=6, width=256, height=256, noise=noise)
-            paths[(name, depth)] = path
+            paths.append((name, {"depth": depth}, path))
     return paths
 
 
@@ -148,49 +153,8 @@ def _verdicts(results: list[dict[str, Any]]) -> list[str]:
                 ("<= 5 s", r["seconds"] <= 5),
                 ("F >= Open3D - 0.01", r["fscore"] >= base["fscore"] - 0.01),
             ]
-        text = ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
-        lines.append(f"{name:15s} {depth:6s} {method:9s} {text}")
+        lines.append(f"{name:15s} {depth:6s} {method:9s} {checked(checks)}")
     return lines
-
-
-def _parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from recon_runner.synthetic.objects import OBJECT_NAMES
-
-    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
-    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        captures = _write_captures(Path(tmp), objects)
-        out(HEADER)
-        for (name, depth), path in captures.items():
-            for method in args.methods.split(","):
-                done = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        "--method",
-                        method,
-                        "--object",
-                        name,
-                        "--capture",
-                        str(path),
-                        "--samples",
-                        str(args.samples),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    out(f"{name} {depth} {method}: FAILED\n{done.stderr[-2000:]}")
-                    continue
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                record["depth"] = depth
-                results.append(record)
-                out(_row(record))
-    report_ending(out, results, _verdicts(results), "targets (issue 3):")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
-    return report_to(args.output, lambda out: _parent(args, out))
+    return report_to(
+        args.output,
+        lambda out: compare(
+            __file__, args, out, _write_captures, HEADER, _row, _verdicts, "targets (issue 3):"
+        ),
+    )
 
 
 if __name__ == "__main__":

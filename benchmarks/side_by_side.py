@@ -1,5 +1,7 @@
-"""What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline, and
-accuracy sampling that survives an unlucky sample.
+"""What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline,
+accuracy sampling that survives an unlucky sample, each run in a child process of its own
+(compare),
+and how results, verdicts and the command line are reported.
 
 Imported by `runner_quality.py` (all-around rig) and `runner_orbit.py` (orbit rig whose
 bottom no view sees), so both compare against the same Open3D setting: a voxel of 1/256 of
@@ -108,6 +110,56 @@ def report_ending(
     out("raw:")
     for record in results:
         out(json.dumps(record, sort_keys=True))
+
+
+def compare(
+    script: str,
+    args: Any,
+    out: Callable[[str], None],
+    write_captures: Callable[[Path, list[str]], list[tuple[str, dict[str, str], Path]]],
+    header: str,
+    row: Callable[[dict[str, Any]], str],
+    verdicts: Callable[[list[dict[str, Any]]], list[str]],
+    heading: str,
+) -> int:
+    """The parent run of an object-family benchmark: the load and CPU count; then every
+    method (``--methods``) on every capture ``write_captures`` writes (object, the fields
+    its records carry, directory), each in a child process of ``script`` (``--child``,
+    which prints its record as JSON last), a row each; then the closing block."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from recon_runner.synthetic import OBJECT_NAMES
+
+    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
+    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        captures = write_captures(Path(tmp), objects)
+        out(header)
+        for name, fields, path in captures:
+            for method in args.methods.split(","):
+                command = [sys.executable, script, "--child", "--method", method]
+                command += ["--object", name, "--capture", str(path)]
+                command += ["--samples", str(args.samples)]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    label = " ".join([name, *fields.values(), method])
+                    out(f"{label}: FAILED\n{done.stderr[-2000:]}")
+                    continue
+                record = json.loads(done.stdout.strip().splitlines()[-1])
+                record.update(fields)
+                results.append(record)
+                out(row(record))
+    report_ending(out, results, verdicts(results), heading)
+    return 0
+
+
+def checked(checks: list[tuple[str, bool]]) -> str:
+    """Each target and whether it is met: "label: yes, label: NO"."""
+    return ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
 
 
 def benchmark_arguments(description: str, methods: tuple[str, ...]) -> Any:
