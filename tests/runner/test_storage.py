@@ -71,7 +71,6 @@ def keys(minio: Minio, bucket: str, prefix: str = "") -> set[str]:
     return {o.object_name for o in minio.list_objects(bucket, prefix=prefix, recursive=True)}
 
 
-IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 TRANSFORMS = {
     "w": 4,
     "h": 4,
@@ -83,12 +82,12 @@ TRANSFORMS = {
         {
             "file_path": "images/view_000.png",
             "depth_file_path": "depth/view_000.png",
-            "transform_matrix": IDENTITY,
+            "transform_matrix": captures.IDENTITY,
         },
         {
             "file_path": "./images/view_001.png",
             "depth_file_path": "depth/view_001.png",
-            "transform_matrix": IDENTITY,
+            "transform_matrix": captures.IDENTITY,
         },
     ],
 }

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 SIZE = 8
+IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Channels per pixel of each PNG colour type.
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -59,9 +60,13 @@ def jpeg(width: int, height: int, colour: Any = "gray", **save: Any) -> bytes:
     return buf.getvalue()
 
 
-def transforms(views: int, width: int = SIZE, height: int | None = None) -> dict[str, Any]:
-    """A valid transforms.json of ``views`` PNG frames on a circle around the origin."""
+def transforms(
+    views: int, width: int = SIZE, height: int | None = None, focal: float | None = None
+) -> dict[str, Any]:
+    """A valid transforms.json of ``views`` PNG frames on a circle around the origin (a
+    focal length of ``width`` pixels unless given)."""
     height = width if height is None else height
+    focal = width if focal is None else focal
     frames = []
     for i in range(views):
         angle = 2 * math.pi * i / views
@@ -77,8 +82,8 @@ def transforms(views: int, width: int = SIZE, height: int | None = None) -> dict
     return {
         "w": width,
         "h": height,
-        "fl_x": width,
-        "fl_y": width,
+        "fl_x": focal,
+        "fl_y": focal,
         "cx": width / 2,
         "cy": height / 2,
         "camera_model": "PINHOLE",
