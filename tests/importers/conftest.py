@@ -28,6 +28,8 @@ from recon_runner.camera import Camera, project
 from recon_runner.importers.capture_writer import Source
 from scipy.spatial.transform import Rotation
 
+from tests.support import captures
+
 POINT = np.array([0.12, -0.07, 0.31])
 # Depth grows this much (metres) per pixel away from POINT's depth pixel.
 DEPTH_SLOPE = 0.01
@@ -143,15 +145,11 @@ def colour_image(width: int, height: int, seed: int, fmt: str) -> bytes:
 
 
 def png16(units: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(units).astype(np.uint16)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return captures.array_png(np.round(units).astype(np.uint16))
 
 
 def png8(values: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(values.astype(np.uint8), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return captures.array_png(values.astype(np.uint8), "L")
 
 
 def put(path: Path, data: bytes | str) -> None:

@@ -29,6 +29,7 @@ from PIL import Image
 from tests.support.captures import (
     PNG_SIGNATURE,
     array_png,
+    files_under,
     jpeg,
     png,
     png_chunk,
@@ -80,13 +81,7 @@ def _base(depth_unit: float) -> tuple[tuple[str, bytes], ...]:
             height=SIZE,
             depth_unit=depth_unit,
         )
-        return tuple(
-            sorted(
-                (p.relative_to(root).as_posix(), p.read_bytes())
-                for p in root.rglob("*")
-                if p.is_file()
-            )
-        )
+        return tuple(files_under(root).items())
 
 
 def base_capture(depth_unit: float = 0.001) -> Files:

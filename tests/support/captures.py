@@ -12,6 +12,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,15 @@ def files(views: int = 6, width: int = SIZE, height: int | None = None) -> dict[
         out[f"images/view_{i:03d}.png"] = png(width, height, bit_depth=8, colour_type=6)
         out[f"depth/view_{i:03d}.png"] = png(width, height, bit_depth=16, colour_type=0)
     return out
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by its path relative to it (with /), in path order."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def upload(client: Any, bucket: str, prefix: str, content: dict[str, bytes]) -> None:
