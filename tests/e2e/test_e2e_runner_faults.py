@@ -16,8 +16,8 @@ from typing import Any
 from kubernetes import client, config
 from recon_cli.cluster_demo import reconjob
 
-from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.reliability.runner_processes import oom_kill, runner_pids
+from tests.support.e2e_release import DRAFT, Installed, example_job, upload_synthetic
 from tests.support.operator_process import condition, events, exit_codes, get, jobs, pods, status
 from tests.support.stack_handle import StackHandle, wait_for
 

@@ -1,5 +1,5 @@
-"""Shared builders for the unit tests: a sound transforms.json document that the capture
-contract's and the operator's validation tests break one field at a time."""
+"""The sound transforms.json document that the capture contract's and the operator's
+validation unit tests break one field at a time."""
 
 from __future__ import annotations
 
