@@ -21,23 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from side_by_side import (
-    benchmark_arguments,
-    checked,
-    compare,
-    measured,
-    open3d_tsdf,
-    report_to,
-)
+from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
 
 METHODS = ("open3d", "draft", "standard")
 VIEWS, SIZE = 6, 256
@@ -79,7 +69,6 @@ def lit_colour(obj: Any) -> Callable[[Any], Any]:
 def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> dict[str, Any]:
     """One reconstruction and its accuracy; called in a child process."""
     import torch
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
     from recon_runner.synthetic import make_object, orbit_cameras
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -97,45 +86,13 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     record: dict[str, Any] = {}
     before = pose_errors(true, given, local)
     record["pose_deg_before"], record["pose_mm_before"], record["surface_mm_before"] = before
-    wall, cpu = time.perf_counter(), time.process_time()
-    if method == "open3d":
-        vertices, faces, colours = open3d_tsdf(capture_dir)
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate(
-                obj.mesh, vertices, faces, true_colour, vertex_colour(faces, colours),
-                samples, seed,
-            )
-        )  # fmt: skip
-        face_count = len(faces)
-    else:
-        from recon_runner.config import config_for
-        from recon_runner.control import ignore_progress
-        from recon_runner.pipeline import reconstruct
-
-        with tempfile.TemporaryDirectory() as out:
-            result = reconstruct(
-                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
-            )
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate_textured(obj.mesh, true_colour, result.mesh, samples, seed)
-        )
-        face_count = len(result.mesh.faces)
-        corrected = [np.asarray(c["transformMatrix"]) for c in result.metrics["poseCorrections"]]  # type: ignore[attr-defined]
+    fields, result = run_method(method, capture_dir, obj.mesh, true_colour, samples)
+    if result is not None:
+        corrected = [np.asarray(c["transformMatrix"]) for c in result.metrics["poseCorrections"]]
         after = pose_errors(true, corrected, local)
         record["pose_deg_after"], record["pose_mm_after"], record["surface_mm_after"] = after
         record["stage_seconds"] = result.metrics["seconds"]
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    record.update(
-        method=method,
-        object=object_name,
-        seconds=round(seconds, 3),
-        cpu_seconds=round(cpu_seconds, 3),
-        peak_mib=round(peak_kib / 1024, 1),
-        faces=face_count,
-        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
-    )
+    record.update(method=method, object=object_name, **fields)
     return record
 
 

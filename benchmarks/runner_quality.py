@@ -18,21 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from side_by_side import (
-    benchmark_arguments,
-    checked,
-    compare,
-    measured,
-    open3d_tsdf,
-    report_to,
-)
+from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -40,54 +30,13 @@ METHODS = ("open3d", "draft", "standard")
 def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> dict[str, Any]:
     """One reconstruction and its accuracy; called in a child process."""
     import torch
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
     from recon_runner.synthetic.objects import make_object
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     obj = make_object(object_name)
-    wall, cpu = time.perf_counter(), time.process_time()
-    if method == "open3d":
-        vertices, faces, colours = open3d_tsdf(capture_dir)
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate(
-                obj.mesh,
-                vertices,
-                faces,
-                obj.true_colour,
-                vertex_colour(faces, colours),
-                samples,
-                seed,
-            )
-        )
-        face_count = len(faces)
-        stages: object = {}
-    else:
-        from recon_runner.config import config_for
-        from recon_runner.control import ignore_progress
-        from recon_runner.pipeline import reconstruct
-
-        with tempfile.TemporaryDirectory() as out:
-            result = reconstruct(
-                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
-            )
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate_textured(obj.mesh, obj.true_colour, result.mesh, samples, seed)
-        )
-        face_count = len(result.mesh.faces)
-        stages = result.metrics["seconds"]
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "method": method,
-        "object": object_name,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds, 3),
-        "peak_mib": round(peak_kib / 1024, 1),
-        "faces": face_count,
-        "stage_seconds": stages,
-        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
-    }
+    fields, result = run_method(method, capture_dir, obj.mesh, obj.true_colour, samples)
+    stages = result.metrics["seconds"] if result is not None else {}
+    return {"method": method, "object": object_name, **fields, "stage_seconds": stages}
 
 
 def _child(args: argparse.Namespace) -> int:

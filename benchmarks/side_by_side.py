@@ -1,7 +1,7 @@
 """What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline,
-accuracy sampling that survives an unlucky sample, each run in a child process of its own
-(compare),
-and how results, verdicts and the command line are reported.
+accuracy sampling that survives an unlucky sample, one method's timed run (run_method),
+each run in a child process of its own (compare), and how results, verdicts and the
+command line are reported.
 
 Imported by `runner_quality.py` (all-around rig) and `runner_orbit.py` (orbit rig whose
 bottom no view sees), so both compare against the same Open3D setting: a voxel of 1/256 of
@@ -66,6 +66,55 @@ def measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
         except ValueError:
             continue
     return evaluate_with_seed(3)
+
+
+def run_method(
+    method: str, capture_dir: Path, mesh: Any, true_colour: Any, samples: int
+) -> tuple[dict[str, Any], Any]:
+    """One reconstruction of the capture, by Open3D's TSDF fusion (``open3d``) or the
+    runner's pipeline at that preset, on the CPU: its wall and CPU seconds, peak RSS, face
+    count and accuracy against ``mesh`` and ``true_colour``; and the pipeline's result
+    (None for Open3D)."""
+    import resource
+    import tempfile
+    import time
+
+    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    result: Any = None
+    if method == "open3d":
+        vertices, faces, colours = open3d_tsdf(capture_dir)
+        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+        accuracy = measured(
+            lambda seed: evaluate(
+                mesh, vertices, faces, true_colour, vertex_colour(faces, colours), samples, seed
+            )
+        )
+        face_count = len(faces)
+    else:
+        from recon_runner.config import config_for
+        from recon_runner.control import ignore_progress
+        from recon_runner.pipeline import reconstruct
+
+        with tempfile.TemporaryDirectory() as out:
+            result = reconstruct(
+                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
+            )
+        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+        accuracy = measured(
+            lambda seed: evaluate_textured(mesh, true_colour, result.mesh, samples, seed)
+        )
+        face_count = len(result.mesh.faces)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fields = {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "peak_mib": round(peak_kib / 1024, 1),
+        "faces": face_count,
+        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
+    }
+    return fields, result
 
 
 def report_to(output: Path | None, body: Callable[[Callable[[str], None]], int]) -> int:
