@@ -4,8 +4,9 @@ A local stack of their own (in a temporary state directory) whose API server wri
 audit log of every request made by the operator's ServiceAccount; the operator as a
 subprocess with the chart's RBAC alone (its own identity, so the audit log can tell its
 requests from kubectl's, the node's and the runners'); ReconJobs on the quick stand-in
-runner; a sampler of the operator's resident memory; and the machine's load average, which
-every figure is reported with (the machine is shared).
+runner; a sampler of the operator's resident memory; the machine's load average, which
+every figure is reported with (the machine is shared); and the polling and Markdown tables
+every operator benchmark uses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,6 @@ from kubernetes import client, config  # noqa: E402
 from recon_stack.components import APISERVER, Component  # noqa: E402
 from recon_stack.stack import Stack  # noqa: E402
 
-from tests.conftest import StackHandle, handle_for  # noqa: E402
 from tests.support import captures  # noqa: E402
 from tests.support.operator_process import (  # noqa: E402
     BUCKET,
@@ -41,6 +41,7 @@ from tests.support.operator_process import (  # noqa: E402
     prepare_namespace,
 )
 from tests.support.rss import RssSampler  # noqa: E402
+from tests.support.stack_handle import StackHandle, handle_for  # noqa: E402
 
 __all__ = ["RssSampler"]
 
@@ -141,25 +142,9 @@ def operator_kubeconfig(bench: Bench) -> Path:
         "peering.enabled=false",
     ).stdout
     h.kubectl("apply", "-f", "-", input=rendered)
-    token = h.kubectl(
-        "create", "token", RELEASE, "-n", OPERATOR_NAMESPACE, "--duration=6h"
-    ).stdout.strip()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "stack",
-                "cluster": {"server": h.server, "certificate-authority": str(h.ca_cert)},
-            }
-        ],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "stack", "user": "operator"}}],
-        "current-context": "operator",
-    }
-    path = bench.work / "operator.kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return path
+    return h.service_account_kubeconfig(
+        RELEASE, OPERATOR_NAMESPACE, bench.work / "operator.kubeconfig", duration="6h"
+    )
 
 
 def start_operator(bench: Bench, namespace: str, max_running: int) -> OperatorProcess:
@@ -369,3 +354,28 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
+
+
+# ------------------------------------------------------------------ waiting and reporting
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, interval: float = 0.1, *, required: bool = True
+) -> bool:
+    """Poll ``check`` every ``interval`` seconds until it holds, then True; after
+    ``timeout`` seconds a TimeoutError when ``required``, else False."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            if required:
+                raise TimeoutError(f"timed out after {timeout:.0f}s")
+            return False
+        time.sleep(interval)
+    return True
+
+
+def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -43,20 +43,6 @@ from tests.support.load_scenario import manifest
 STARTED = frozenset({"Running", "Succeeded", "Failed"})
 
 
-def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s")
-        time.sleep(interval)
-
-
 # ------------------------------------------------------------------ latency
 
 
@@ -137,10 +123,10 @@ def latency(reps: int = 15) -> str:
                 start = time.monotonic()
                 ob.kubectl_apply(bench, ns, [reconjob_with_gpu(name, prefix)])
                 child = child_name(name)
-                wait_until(lambda: child in pods.started, 120)
+                ob.wait_until(lambda: child in pods.started, 120)
                 took = pods.started[child] - start
-                wait_until(lambda: child in pods.finished, 120)
-                wait_until(
+                ob.wait_until(lambda: child in pods.finished, 120)
+                ob.wait_until(
                     lambda: all(
                         ob.phase_of(i) == "Succeeded"
                         for i in ob.list_reconjobs(api, ns)
@@ -154,9 +140,9 @@ def latency(reps: int = 15) -> str:
             def run_plain(name: str, template: dict[str, Any]) -> float:
                 start = time.monotonic()
                 ob.kubectl_apply(bench, ns, [plain_job(name, template)])
-                wait_until(lambda: name in pods.started, 120)
+                ob.wait_until(lambda: name in pods.started, 120)
                 took = pods.started[name] - start
-                wait_until(lambda: name in pods.finished, 120)
+                ob.wait_until(lambda: name in pods.finished, 120)
                 return took
 
             # A first ReconJob warms the node and yields the operator's pod template.
@@ -195,7 +181,7 @@ def latency(reps: int = 15) -> str:
         ("", "", " ".join(f"{t:.2f}" for t in timings["job"])),
         ("load average during the run", load.summary(), ""),
     ]
-    return "### Overhead: ReconJob vs plain Job\n\n" + table(
+    return "### Overhead: ReconJob vs plain Job\n\n" + ob.table(
         rows, ("measure", "ReconJob", "plain Job")
     )
 
@@ -254,7 +240,7 @@ def requests(sequential: int = 10, together: int = 20) -> str:
             for i in range(sequential):
                 name = f"one-{i}"
                 ob.kubectl_apply(bench, ns, [manifest(name, prefix)])
-                wait_until(functools.partial(succeeded, name), 120, 0.25)
+                ob.wait_until(functools.partial(succeeded, name), 120, 0.25)
             settle()
             after = metric_writes(op.metrics())
             diff = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -264,7 +250,7 @@ def requests(sequential: int = 10, together: int = 20) -> str:
             before = after
             start = time.time()
             ob.kubectl_apply(bench, ns, [manifest(n, prefix) for n in names])
-            wait_until(lambda: phases(names) == ["Succeeded"] * together, 600, 0.5)
+            ob.wait_until(lambda: phases(names) == ["Succeeded"] * together, 600, 0.5)
             settle()
             after = metric_writes(op.metrics())
             diff = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -301,10 +287,10 @@ def requests(sequential: int = 10, together: int = 20) -> str:
             )
         )
         rows = [(k, f"{v / jobs:.1f}") for k, v in sorted(kinds.items())]
-        out.append(f"{label}, per job:\n\n" + table(rows, ("request", "per job")) + "\n")
+        out.append(f"{label}, per job:\n\n" + ob.table(rows, ("request", "per job")) + "\n")
     out.insert(
         2,
-        table(
+        ob.table(
             summary,
             (
                 "scenario",

@@ -57,21 +57,6 @@ from tests.support.queue_observer import TERMINAL, Findings, QueueChecker, Snaps
 SETTLED = frozenset({"Queued", "Running", "Succeeded", "Failed"})
 
 
-def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
 # ------------------------------------------------------------------ burst
 
 
@@ -101,7 +86,7 @@ def burst(count: int = 200, invalid_every: int = 10) -> str:
                 phases = [ob.phase_of(i) for i in state["items"]]
                 return len(phases) == count and all(p in SETTLED for p in phases)
 
-            ok = wait_until(settled, 300, 0.25)
+            ok = ob.wait_until(settled, 300, 0.25, required=False)
             settled_s = time.monotonic() - t0
             ob.log(f"settled={ok} after {settled_s:.1f}s: {ob.phase_counts(state['items'])}")
 
@@ -113,7 +98,7 @@ def burst(count: int = 200, invalid_every: int = 10) -> str:
                     if ob.phase_of(i) == "Queued"
                 )
 
-            wait_until(positioned, 120, 0.25)
+            ob.wait_until(positioned, 120, 0.25, required=False)
             positioned_s = time.monotonic() - t0
             wall1 = time.time()
             time.sleep(3)
@@ -141,7 +126,7 @@ def burst(count: int = 200, invalid_every: int = 10) -> str:
         ),
         ("load average during the run", load.summary(), ""),
     ]
-    return f"### {count} ReconJobs at once\n\n" + table(rows, ("measure", "result", "target"))
+    return f"### {count} ReconJobs at once\n\n" + ob.table(rows, ("measure", "result", "target"))
 
 
 # ------------------------------------------------------------------ drain
@@ -426,7 +411,7 @@ def drain_report(r: DrainRun) -> str:
                 f"{back_at - killed_at:.1f} s / {max(outage, default=float('nan')):.1f} s",
             ),
         )
-    out = f"### {count} ReconJobs queued behind {max_running} run slots\n\n" + table(
+    out = f"### {count} ReconJobs queued behind {max_running} run slots\n\n" + ob.table(
         rows, ("measure", "result")
     )
     problems = {
@@ -470,7 +455,7 @@ def positions(slack: int = queue.SLACK_PERCENT) -> str:
     queue.SLACK_PERCENT = slack
     rows = [(f"{n:,}", *(f"{position_cost(n, k):.1f}" for k in (1, 3, 10))) for n in (500, 2000)]
     header = ("queue", "k = 1", "k = 3", "k = 10")
-    return f"### Position writes per job, bound {slack}%\n\n" + table(rows, header)
+    return f"### Position writes per job, bound {slack}%\n\n" + ob.table(rows, header)
 
 
 # ------------------------------------------------------------------ load
@@ -539,7 +524,7 @@ def load(count: int = 500, seconds: float = 300, max_running: int = 4) -> str:
         ),
     ]
     out = f"### {count} ReconJobs over {seconds / 60:.0f} minutes\n\n"
-    out += table(rows, ("check", "result"))
+    out += ob.table(rows, ("check", "result"))
     kinds = {
         "queuePosition shared": f.duplicate_positions,
         "admitted out of order": f.order_violations,

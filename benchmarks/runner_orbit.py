@@ -45,7 +45,7 @@ from subprocess import PIPE
 from typing import Any
 
 import numpy as np
-from side_by_side import measured, open3d_tsdf, report_to
+from side_by_side import checked, measured, open3d_tsdf, report_to
 
 METHODS = ("open3d", "standard", "closeHoles")
 FAMILIES = ("clean", "noisy", "phone")
@@ -261,8 +261,7 @@ def _verdicts(results: list[dict[str, Any]]) -> list[str]:
                 ("watertight", r["watertight"]),
                 ("no self-intersection from the fill", r["fill_crossing_faces"] == 0),
             ]
-        text = ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
-        lines.append(f"{name:15s} {depth:6s} {method:10s} {text}")
+        lines.append(f"{name:15s} {depth:6s} {method:10s} {checked(checks)}")
     return lines
 
 

@@ -19,20 +19,15 @@ centre in millimetres).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from side_by_side import benchmark_arguments, measured, open3d_tsdf, report_ending, report_to
+from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
 
 METHODS = ("open3d", "draft", "standard")
 VIEWS, SIZE = 6, 256
@@ -74,7 +69,6 @@ def lit_colour(obj: Any) -> Callable[[Any], Any]:
 def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> dict[str, Any]:
     """One reconstruction and its accuracy; called in a child process."""
     import torch
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
     from recon_runner.synthetic import make_object, orbit_cameras
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -92,56 +86,24 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     record: dict[str, Any] = {}
     before = pose_errors(true, given, local)
     record["pose_deg_before"], record["pose_mm_before"], record["surface_mm_before"] = before
-    wall, cpu = time.perf_counter(), time.process_time()
-    if method == "open3d":
-        vertices, faces, colours = open3d_tsdf(capture_dir)
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate(
-                obj.mesh, vertices, faces, true_colour, vertex_colour(faces, colours),
-                samples, seed,
-            )
-        )  # fmt: skip
-        face_count = len(faces)
-    else:
-        from recon_runner.config import config_for
-        from recon_runner.control import ignore_progress
-        from recon_runner.pipeline import reconstruct
-
-        with tempfile.TemporaryDirectory() as out:
-            result = reconstruct(
-                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
-            )
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate_textured(obj.mesh, true_colour, result.mesh, samples, seed)
-        )
-        face_count = len(result.mesh.faces)
+    fields, result = run_method(method, capture_dir, obj.mesh, true_colour, samples)
+    if result is not None:
         corrected = [np.asarray(c.transform_matrix) for c in result.metrics.pose_corrections]
         after = pose_errors(true, corrected, local)
         record["pose_deg_after"], record["pose_mm_after"], record["surface_mm_after"] = after
         record["stage_seconds"] = result.metrics.seconds
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    record.update(
-        method=method,
-        object=object_name,
-        seconds=round(seconds, 3),
-        cpu_seconds=round(cpu_seconds, 3),
-        peak_mib=round(peak_kib / 1024, 1),
-        faces=face_count,
-        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
-    )
+    record.update(method=method, object=object_name, **fields)
     return record
 
 
-def write_captures(root: Path, objects: list[str]) -> dict[str, Path]:
+def write_captures(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
     from recon_runner.synthetic import PHONE, PHONE_NOISE, make_object, write_capture
 
-    paths = {}
+    paths: list[tuple[str, dict[str, str], Path]] = []
     for name in objects:
         path = root / f"{name}-phone"
         write_capture(make_object(name), path, VIEWS, SIZE, SIZE, noise=PHONE_NOISE, style=PHONE)
-        paths[name] = path
+        paths.append((name, {}, path))
     return paths
 
 
@@ -181,34 +143,8 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
             ("<= 60 s", r["seconds"] <= 60),
             ("<= 4 GB", r["peak_mib"] <= 4096),
         ]
-        text = ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
-        lines.append(f"{name:15s} {method:9s} {text}")
+        lines.append(f"{name:15s} {method:9s} {checked(checks)}")
     return lines
-
-
-def parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from recon_runner.synthetic import OBJECT_NAMES
-
-    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
-    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        captures = write_captures(Path(tmp), objects)
-        out(HEADER)
-        for name, path in captures.items():
-            for method in args.methods.split(","):
-                command = [sys.executable, __file__, "--child", "--method", method]
-                command += ["--object", name, "--capture", str(path)]
-                command += ["--samples", str(args.samples)]
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    out(f"{name} {method}: FAILED\n{done.stderr[-2000:]}")
-                    continue
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                results.append(record)
-                out(row(record))
-    report_ending(out, results, verdicts(results), "targets:")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.method, args.object, Path(args.capture), args.samples)))
         return 0
-    return report_to(args.output, lambda out: parent(args, out))
+    return report_to(
+        args.output,
+        lambda out: compare(__file__, args, out, write_captures, HEADER, row, verdicts, "targets:"),
+    )
 
 
 if __name__ == "__main__":

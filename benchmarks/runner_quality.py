@@ -18,16 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from side_by_side import benchmark_arguments, measured, open3d_tsdf, report_ending, report_to
+from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -35,54 +30,13 @@ METHODS = ("open3d", "draft", "standard")
 def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> dict[str, Any]:
     """One reconstruction and its accuracy; called in a child process."""
     import torch
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
     from recon_runner.synthetic.objects import make_object
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     obj = make_object(object_name)
-    wall, cpu = time.perf_counter(), time.process_time()
-    if method == "open3d":
-        vertices, faces, colours = open3d_tsdf(capture_dir)
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate(
-                obj.mesh,
-                vertices,
-                faces,
-                obj.true_colour,
-                vertex_colour(faces, colours),
-                samples,
-                seed,
-            )
-        )
-        face_count = len(faces)
-        stages: object = {}
-    else:
-        from recon_runner.config import config_for
-        from recon_runner.control import ignore_progress
-        from recon_runner.pipeline import reconstruct
-
-        with tempfile.TemporaryDirectory() as out:
-            result = reconstruct(
-                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
-            )
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        accuracy = measured(
-            lambda seed: evaluate_textured(obj.mesh, obj.true_colour, result.mesh, samples, seed)
-        )
-        face_count = len(result.mesh.faces)
-        stages = result.metrics.seconds
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "method": method,
-        "object": object_name,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds, 3),
-        "peak_mib": round(peak_kib / 1024, 1),
-        "faces": face_count,
-        "stage_seconds": stages,
-        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
-    }
+    fields, result = run_method(method, capture_dir, obj.mesh, obj.true_colour, samples)
+    stages = result.metrics.seconds if result is not None else {}
+    return {"method": method, "object": object_name, **fields, "stage_seconds": stages}
 
 
 def _child(args: argparse.Namespace) -> int:
@@ -91,19 +45,19 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_captures(root: Path, objects: list[str]) -> dict[tuple[str, str], Path]:
+def _write_captures(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
     from recon_runner.synthetic.objects import make_object
     from recon_runner.synthetic.views import DepthNoise
     from recon_runner.synthetic.writer import write_capture
 
-    paths = {}
+    paths: list[tuple[str, dict[str, str], Path]] = []
     for name in objects:
         obj = make_object(name)
         for depth in ("clean", "noisy"):
             path = root / f"{name}-{depth}"
             noise = DepthNoise() if depth == "noisy" else None
             write_capture(obj, path, views=6, width=256, height=256, noise=noise)
-            paths[(name, depth)] = path
+            paths.append((name, {"depth": depth}, path))
     return paths
 
 
@@ -148,49 +102,8 @@ def _verdicts(results: list[dict[str, Any]]) -> list[str]:
                 ("<= 5 s", r["seconds"] <= 5),
                 ("F >= Open3D - 0.01", r["fscore"] >= base["fscore"] - 0.01),
             ]
-        text = ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
-        lines.append(f"{name:15s} {depth:6s} {method:9s} {text}")
+        lines.append(f"{name:15s} {depth:6s} {method:9s} {checked(checks)}")
     return lines
-
-
-def _parent(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from recon_runner.synthetic.objects import OBJECT_NAMES
-
-    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
-    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        captures = _write_captures(Path(tmp), objects)
-        out(HEADER)
-        for (name, depth), path in captures.items():
-            for method in args.methods.split(","):
-                done = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        "--method",
-                        method,
-                        "--object",
-                        name,
-                        "--capture",
-                        str(path),
-                        "--samples",
-                        str(args.samples),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    out(f"{name} {depth} {method}: FAILED\n{done.stderr[-2000:]}")
-                    continue
-                record = json.loads(done.stdout.strip().splitlines()[-1])
-                record["depth"] = depth
-                results.append(record)
-                out(_row(record))
-    report_ending(out, results, _verdicts(results), "targets (issue 3):")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)
-    return report_to(args.output, lambda out: _parent(args, out))
+    return report_to(
+        args.output,
+        lambda out: compare(
+            __file__, args, out, _write_captures, HEADER, _row, _verdicts, "targets (issue 3):"
+        ),
+    )
 
 
 if __name__ == "__main__":

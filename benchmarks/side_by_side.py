@@ -1,5 +1,7 @@
-"""What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline, and
-accuracy sampling that survives an unlucky sample.
+"""What the runner-quality benchmarks share: Open3D's TSDF fusion as the baseline,
+accuracy sampling that survives an unlucky sample, one method's timed run (run_method),
+each run in a child process of its own (compare), and how results, verdicts and the
+command line are reported.
 
 Imported by `runner_quality.py` (all-around rig) and `runner_orbit.py` (orbit rig whose
 bottom no view sees), so both compare against the same Open3D setting: a voxel of 1/256 of
@@ -66,6 +68,55 @@ def measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
     return evaluate_with_seed(3)
 
 
+def run_method(
+    method: str, capture_dir: Path, mesh: Any, true_colour: Any, samples: int
+) -> tuple[dict[str, Any], Any]:
+    """One reconstruction of the capture, by Open3D's TSDF fusion (``open3d``) or the
+    runner's pipeline at that preset, on the CPU: its wall and CPU seconds, peak RSS, face
+    count and accuracy against ``mesh`` and ``true_colour``; and the pipeline's result
+    (None for Open3D)."""
+    import resource
+    import tempfile
+    import time
+
+    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    result: Any = None
+    if method == "open3d":
+        vertices, faces, colours = open3d_tsdf(capture_dir)
+        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+        accuracy = measured(
+            lambda seed: evaluate(
+                mesh, vertices, faces, true_colour, vertex_colour(faces, colours), samples, seed
+            )
+        )
+        face_count = len(faces)
+    else:
+        from recon_runner.config import config_for
+        from recon_runner.control import ignore_progress
+        from recon_runner.pipeline import reconstruct
+
+        with tempfile.TemporaryDirectory() as out:
+            result = reconstruct(
+                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
+            )
+        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+        accuracy = measured(
+            lambda seed: evaluate_textured(mesh, true_colour, result.mesh, samples, seed)
+        )
+        face_count = len(result.mesh.faces)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fields = {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "peak_mib": round(peak_kib / 1024, 1),
+        "faces": face_count,
+        **{k: v for k, v in accuracy.as_dict().items() if v is not None},
+    }
+    return fields, result
+
+
 def report_to(output: Path | None, body: Callable[[Callable[[str], None]], int]) -> int:
     """Run `body` with an `out` that prints each line as it comes and, given `output`,
     also writes it there after the command line that produced it, so the file a doc quotes
@@ -108,6 +159,56 @@ def report_ending(
     out("raw:")
     for record in results:
         out(json.dumps(record, sort_keys=True))
+
+
+def compare(
+    script: str,
+    args: Any,
+    out: Callable[[str], None],
+    write_captures: Callable[[Path, list[str]], list[tuple[str, dict[str, str], Path]]],
+    header: str,
+    row: Callable[[dict[str, Any]], str],
+    verdicts: Callable[[list[dict[str, Any]]], list[str]],
+    heading: str,
+) -> int:
+    """The parent run of an object-family benchmark: the load and CPU count; then every
+    method (``--methods``) on every capture ``write_captures`` writes (object, the fields
+    its records carry, directory), each in a child process of ``script`` (``--child``,
+    which prints its record as JSON last), a row each; then the closing block."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from recon_runner.synthetic import OBJECT_NAMES
+
+    objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
+    out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        captures = write_captures(Path(tmp), objects)
+        out(header)
+        for name, fields, path in captures:
+            for method in args.methods.split(","):
+                command = [sys.executable, script, "--child", "--method", method]
+                command += ["--object", name, "--capture", str(path)]
+                command += ["--samples", str(args.samples)]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    label = " ".join([name, *fields.values(), method])
+                    out(f"{label}: FAILED\n{done.stderr[-2000:]}")
+                    continue
+                record = json.loads(done.stdout.strip().splitlines()[-1])
+                record.update(fields)
+                results.append(record)
+                out(row(record))
+    report_ending(out, results, verdicts(results), heading)
+    return 0
+
+
+def checked(checks: list[tuple[str, bool]]) -> str:
+    """Each target and whether it is met: "label: yes, label: NO"."""
+    return ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
 
 
 def benchmark_arguments(description: str, methods: tuple[str, ...]) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from recon_cli.cluster_demo import capture, outputs, reconjob, watch
 from recon_runner.synthetic import CaptureStyle, DepthNoise, make_object, write_capture
 
-from tests.e2e.conftest import DRAFT, Installed, example_job
+from tests.support.e2e_release import DRAFT, Installed, example_job
 from tests.support.stack_handle import StackHandle
 
 OBJECT = "checker_sphere"

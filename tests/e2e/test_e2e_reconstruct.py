@@ -20,7 +20,7 @@ from recon_cli.cluster_demo import capture, outputs, reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 from recon_runner.synthetic.objects import make_object
 
-from tests.e2e.conftest import CAPTURE_SIZE, DRAFT, Installed, example_job
+from tests.support.e2e_release import CAPTURE_SIZE, DRAFT, Installed, example_job
 from tests.support.raycast_capture import write_raycast_capture
 from tests.support.stack_handle import StackHandle
 

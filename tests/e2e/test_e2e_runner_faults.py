@@ -24,8 +24,8 @@ from recon_cli.cluster_demo import reconjob
 from recon_stack.components import MINIO
 from recon_stack.stack import Stack
 
-from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
 from tests.reliability.runner_processes import oom_kill, runner_pids
+from tests.support.e2e_release import DRAFT, Installed, example_job, upload_synthetic
 from tests.support.operator_process import condition, events, exit_codes, get, jobs, pods, status
 from tests.support.stack_handle import StackHandle, wait_for
 

@@ -16,7 +16,7 @@ from recon_api.constants import FINALIZER
 from recon_cli.cluster_demo import reconjob, watch
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.e2e.conftest import DRAFT, Installed, example_job, upload_synthetic
+from tests.support.e2e_release import DRAFT, Installed, example_job, upload_synthetic
 from tests.support.stack_handle import StackHandle, wait_for
 
 # kubectl's field managers (client-side apply, server-side apply, and its migration of

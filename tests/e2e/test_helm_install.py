@@ -19,7 +19,7 @@ import yaml
 from recon_cli.cluster_demo import capture, chart, reconjob
 from recon_cli.cluster_demo.tools import get_json
 
-from tests.e2e.conftest import new_namespace
+from tests.support.e2e_release import new_namespace
 from tests.support.stack_handle import StackHandle, wait_for
 
 CHART_YAML = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())

@@ -16,7 +16,7 @@ from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 from recon_runner.importers.capture_writer import write_capture
 
-from tests.importers.conftest import WRITERS, source_for
+from tests.support.importer_sources import WRITERS, source_for
 
 LIMITS = Limits(max_file_bytes=20 * 1024**2, max_total_bytes=200 * 1024**2)
 HEADER_BYTES = 64 * 1024  # enough for a JPEG's SOF behind its EXIF and tables

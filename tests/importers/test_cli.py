@@ -11,7 +11,7 @@ from recon_api.constants import ExitCode
 from recon_cli.main import main
 from recon_runner.importers.progress import FrameProgress
 
-from tests.importers.conftest import WRITERS
+from tests.support.importer_sources import WRITERS
 
 
 def test_import_writes_the_capture_and_says_so(

@@ -10,7 +10,7 @@ import pytest
 from recon_runner.errors import InvalidInputError
 from recon_runner.importers.capture_writer import write_capture
 
-from tests.importers.conftest import WRITERS, Written, put, source_for
+from tests.support.importer_sources import WRITERS, Written, put, source_for
 
 
 def import_error(name: str, src_root: Path, out: Path) -> InvalidInputError:

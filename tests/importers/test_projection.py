@@ -11,7 +11,7 @@ import pytest
 from recon_runner.camera import project
 from recon_runner.importers.capture_writer import write_capture
 
-from tests.importers.conftest import (
+from tests.support.importer_sources import (
     POINT,
     WRITERS,
     imported_views,

@@ -13,8 +13,6 @@ import json
 import pytest
 from recon_stack import kueue as stack_kueue
 
-from tests.support.operator_process import running_operator
-
 # Kueue's quota: one GPU, so a second GPU job waits and a higher-priority one preempts.
 QUOTA_GPUS = 1
 
@@ -32,12 +30,16 @@ def kueue(stack):
 
 
 @pytest.fixture(scope="module")
-def kueue_operator(stack, kueue, tmp_path_factory):
-    """An operator with one run slot of its own (maxRunningJobs counts only its own queue)
-    in a namespace with Kueue's LocalQueue `recon`."""
-    env = {"RECON_MAX_RUNNING_JOBS": "1", "RECON_CANCEL_TTL_SECONDS": "120"}
-    # Kueue's CRDs exist before the operator starts, so its Workload watch is served.
-    with running_operator(stack, "op-kueue", tmp_path_factory.mktemp("operator"), env) as op:
-        manifest = stack_kueue.local_queue(op.namespace)
-        stack.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-        yield op
+def operator_env(kueue):
+    """One run slot of its own (maxRunningJobs counts only its own queue). Asking for
+    `kueue` first has Kueue's CRDs exist before the operator starts, so its Workload watch
+    is served."""
+    return {"RECON_MAX_RUNNING_JOBS": "1", "RECON_CANCEL_TTL_SECONDS": "120"}
+
+
+@pytest.fixture(scope="module")
+def kueue_operator(stack, operator):
+    """The module's operator, in a namespace with Kueue's LocalQueue `recon`."""
+    manifest = stack_kueue.local_queue(operator.namespace)
+    stack.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    return operator

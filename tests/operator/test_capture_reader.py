@@ -3,15 +3,11 @@ found from ranged header reads, and storage failures are told apart from bad inp
 
 from __future__ import annotations
 
-import io
 import json
 import socket
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PIL import Image
 from recon_operator import validation
 from recon_operator.capture_reader import (
     StorageAccess,
@@ -33,40 +29,6 @@ W, H = 32, 24
 VIEWS = 3
 
 
-def png(mode: str, size: tuple[int, int] = (W, H), padding: int = 0) -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size).save(buf, format="PNG")
-    return buf.getvalue() + b"\0" * padding
-
-
-def transforms(views: int = VIEWS) -> dict[str, Any]:
-    return {
-        "camera_model": "PINHOLE",
-        "w": W,
-        "h": H,
-        "fl_x": 30.0,
-        "fl_y": 30.0,
-        "cx": 16.0,
-        "cy": 12.0,
-        "frames": [
-            {
-                "file_path": f"images/view_{i:03d}.png",
-                "depth_file_path": f"depth/view_{i:03d}.png",
-                "transform_matrix": [[1, 0, 0, i], [0, 1, 0, 0], [0, 0, 1, 2], [0, 0, 0, 1]],
-            }
-            for i in range(views)
-        ],
-    }
-
-
-def good_capture() -> dict[str, bytes]:
-    files = {"transforms.json": json.dumps(transforms()).encode()}
-    for i in range(VIEWS):
-        files[f"images/view_{i:03d}.png"] = png("RGBA")
-        files[f"depth/view_{i:03d}.png"] = png("I;16")
-    return files
-
-
 @pytest.fixture(scope="module")
 def access(stack: StackHandle) -> StorageAccess:
     return StorageAccess(
@@ -75,17 +37,6 @@ def access(stack: StackHandle) -> StorageAccess:
         access_key=stack.minio_access_key,
         secret_key=stack.minio_secret_key,
     )
-
-
-@pytest.fixture(scope="module")
-def bucket(stack: StackHandle) -> Iterator[str]:
-    client = stack.minio_client()
-    name = f"captures-{uuid.uuid4().hex[:8]}"
-    client.make_bucket(name)
-    yield name
-    for obj in client.list_objects(name, recursive=True):
-        client.remove_object(name, obj.object_name)
-    client.remove_bucket(name)
 
 
 def check(access: StorageAccess, bucket: str, prefix: str, views: int = VIEWS) -> list[str]:
@@ -104,23 +55,16 @@ def check(access: StorageAccess, bucket: str, prefix: str, views: int = VIEWS) -
 def test_good_capture_is_read_with_header_sized_ranges_only(
     stack: StackHandle, access: StorageAccess, bucket: str
 ) -> None:
-    files = good_capture()
-    files["images/view_001.png"] = png("RGB", padding=2_000_000)  # a large image
+    files = captures.files(VIEWS, W, H)
+    large = captures.png(W, H, bit_depth=8, colour_type=2, padding=2_000_000)
+    files["images/view_001.png"] = large
     captures.upload(stack.minio_client(), bucket, "good/", files)
-    client = RecordingMinio(
-        access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
-    )
+    client = RecordingMinio.plain(access.endpoint, access.access_key, access.secret_key)
     problems = read_capture(client, bucket, "good/", expected_views=VIEWS, limits=LIMITS)
     assert problems == []
     images = [g for g in client.gets if g[0].endswith(".png")]
     assert len(images) == 2 * VIEWS
     assert all(offset == 0 and length == HEADER_BYTES for _, offset, length in images)
-
-
-def jpeg(size: tuple[int, int] = (W, H), **save: Any) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, "gray").save(buf, format="JPEG", **save)
-    return buf.getvalue()
 
 
 def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
@@ -129,23 +73,21 @@ def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
     """A phone's JPEG carries its metadata first (here a 150 kB colour profile in three
     segments): the reader follows the segment lengths in ranged reads to the SOF segment
     and never downloads the image data after it."""
-    files = good_capture()
-    doc = transforms()
+    files = captures.files(VIEWS, W, H)
+    doc = captures.transforms(VIEWS, W, H)
     doc.update(depth_w=W // 2, depth_h=H // 2)
     for i, frame in enumerate(doc["frames"]):
         frame["file_path"] = f"images/view_{i:03d}.jpg"
         files.pop(f"images/view_{i:03d}.png")
         # Padding after the image stands in for a phone photo's megabytes of image data.
-        padded = jpeg(icc_profile=b"\0" * 150_000) + b"\0" * 500_000
+        padded = captures.jpeg(W, H, icc_profile=b"\0" * 150_000) + b"\0" * 500_000
         files[f"images/view_{i:03d}.jpg"] = padded
-        files[f"depth/view_{i:03d}.png"] = png("I;16", (W // 2, H // 2))
-    files["images/view_002.jpg"] = jpeg((W, H * 2), progressive=True)
-    files["depth/view_001.png"] = png("I;16")  # at the colour resolution
+        files[f"depth/view_{i:03d}.png"] = captures.png(W // 2, H // 2, bit_depth=16, colour_type=0)
+    files["images/view_002.jpg"] = captures.jpeg(W, H * 2, progressive=True)
+    files["depth/view_001.png"] = captures.png(W, H, bit_depth=16, colour_type=0)  # colour size
     files["transforms.json"] = json.dumps(doc).encode()
     captures.upload(stack.minio_client(), bucket, "jpeg/", files)
-    client = RecordingMinio(
-        access.endpoint, access_key=access.access_key, secret_key=access.secret_key, secure=False
-    )
+    client = RecordingMinio.plain(access.endpoint, access.access_key, access.secret_key)
     problems = read_capture(client, bucket, "jpeg/", expected_views=VIEWS, limits=LIMITS)
     assert [str(p) for p in problems] == [
         "depth/view_001.png: is 32x24 but frame 1 says 16x12 (depth_w, depth_h)",
@@ -162,14 +104,16 @@ def test_jpeg_sizes_come_from_ranged_reads_up_to_the_sof(
 def test_bad_capture_reports_every_problem(
     stack: StackHandle, access: StorageAccess, bucket: str
 ) -> None:
-    files = good_capture()
-    doc = transforms()
+    files = captures.files(VIEWS, W, H)
+    doc = captures.transforms(VIEWS, W, H)
     doc["frames"][0]["transform_matrix"][0][0] = 3  # a scaled camera
     doc["frames"][2]["file_path"] = "../good/images/view_000.png"
     files["transforms.json"] = json.dumps(doc).encode()
     del files["depth/view_001.png"]
-    files["images/view_001.png"] = png("L")  # grayscale colour image
-    files["depth/view_000.png"] = png("RGB")  # colour where depth belongs
+    files["images/view_001.png"] = captures.png(
+        W, H, bit_depth=8, colour_type=0
+    )  # grayscale colour
+    files["depth/view_000.png"] = captures.png(W, H, bit_depth=8, colour_type=2)  # colour as depth
     files["depth/view_002.png"] = b""  # an empty upload
     captures.upload(stack.minio_client(), bucket, "bad/", files)
 
@@ -190,8 +134,8 @@ def test_bad_capture_reports_every_problem(
 def test_wrong_view_count_and_size_limits(
     stack: StackHandle, access: StorageAccess, bucket: str
 ) -> None:
-    files = good_capture()
-    files["images/view_002.png"] = png("RGBA", padding=30_000)
+    files = captures.files(VIEWS, W, H)
+    files["images/view_002.png"] = captures.png(W, H, bit_depth=8, colour_type=6, padding=30_000)
     captures.upload(stack.minio_client(), bucket, "big/", files)
     problems = read_capture(
         open_client(access),
@@ -258,8 +202,8 @@ def test_transforms_json_is_parsed_once(
 ) -> None:
     """Parsing a transforms.json at the 20 MB limit costs about a hundred MiB; it used to be
     parsed twice per validation (for the files to read, then for the checks)."""
-    files = good_capture()
-    doc = transforms()
+    files = captures.files(VIEWS, W, H)
+    doc = captures.transforms(VIEWS, W, H)
     doc["notes"] = "x" * 2_000_000  # a large document that is still valid
     files["transforms.json"] = json.dumps(doc).encode()
     captures.upload(stack.minio_client(), bucket, "parsed-once/", files)

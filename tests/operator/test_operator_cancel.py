@@ -18,7 +18,6 @@ from tests.support.operator_process import (
     jobs,
     pods,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -28,10 +27,8 @@ TTL = 8
 
 
 @pytest.fixture(scope="module")
-def ns(stack, tmp_path_factory):
-    env = {"RECON_MAX_RUNNING_JOBS": "1", "RECON_CANCEL_TTL_SECONDS": str(TTL)}
-    with running_operator(stack, "op-cancel", tmp_path_factory.mktemp("operator"), env) as op:
-        yield op.namespace
+def operator_env():
+    return {"RECON_MAX_RUNNING_JOBS": "1", "RECON_CANCEL_TTL_SECONDS": str(TTL)}
 
 
 def annotate(stack, ns, name, value):

@@ -31,7 +31,6 @@ from tests.support.operator_process import (
     apply,
     get,
     reconjob_manifest,
-    running_operator,
 )
 from tests.support.stack_handle import wait_for
 
@@ -45,10 +44,8 @@ def kstatus_binary():
 
 
 @pytest.fixture(scope="module")
-def ns(stack, tmp_path_factory):
-    env = {"RECON_MAX_RUNNING_JOBS": "2"}
-    with running_operator(stack, "op-gitops", tmp_path_factory.mktemp("operator"), env) as op:
-        yield op.namespace
+def operator_env():
+    return {"RECON_MAX_RUNNING_JOBS": "2"}
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -16,16 +14,9 @@ from tests.support.operator_process import (
     get,
     jobs,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
-
-
-@pytest.fixture(scope="module")
-def operator(stack, tmp_path_factory):
-    with running_operator(stack, "op-lifecycle", tmp_path_factory.mktemp("operator")) as op:
-        yield op
 
 
 def watch_progress(stack, ns, name, seen, done):

@@ -18,7 +18,6 @@ from tests.support.operator_process import (
     get,
     jobs,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.queue_observer import QueueWatch
@@ -26,10 +25,8 @@ from tests.support.stack_handle import wait_for
 
 
 @pytest.fixture(scope="module")
-def operator(stack, tmp_path_factory):
-    env = {"RECON_MAX_RUNNING_JOBS": "2"}
-    with running_operator(stack, "op-queue", tmp_path_factory.mktemp("operator"), env) as op:
-        yield op
+def operator_env():
+    return {"RECON_MAX_RUNNING_JOBS": "2"}
 
 
 def phases(stack, ns):

@@ -16,7 +16,6 @@ from tests.support.operator_process import (
     jobs,
     pods,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -25,10 +24,8 @@ STALE_AFTER = 6
 
 
 @pytest.fixture(scope="module")
-def ns(stack, tmp_path_factory):
-    env = {"RECON_STALE_AFTER_SECONDS": str(STALE_AFTER)}
-    with running_operator(stack, "op-stale", tmp_path_factory.mktemp("operator"), env) as op:
-        yield op.namespace
+def operator_env():
+    return {"RECON_STALE_AFTER_SECONDS": str(STALE_AFTER)}
 
 
 def test_silent_runner_is_failed_as_stalled(stack, ns):

@@ -17,7 +17,6 @@ from tests.support.operator_process import (
     events,
     jobs,
     reconjob_manifest,
-    running_operator,
     status,
 )
 from tests.support.stack_handle import wait_for
@@ -31,11 +30,9 @@ def relay(stack):
 
 
 @pytest.fixture(scope="module")
-def ns(stack, relay, tmp_path_factory):
+def operator_env(relay):
     # The relay's endpoint is not the default one: the platform allows it by name.
-    env = {"RECON_STORAGE_ALLOWED_ENDPOINTS": relay.endpoint}
-    with running_operator(stack, "op-validate", tmp_path_factory.mktemp("operator"), env) as op:
-        yield op.namespace
+    return {"RECON_STORAGE_ALLOWED_ENDPOINTS": relay.endpoint}
 
 
 def test_every_problem_is_reported_and_the_job_fails_before_any_gpu(stack, ns):

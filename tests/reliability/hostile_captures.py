@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
-import struct
 import sys
 import tempfile
 import zlib
@@ -28,60 +26,41 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tests.support.captures import (
+    PNG_SIGNATURE,
+    array_png,
+    files_under,
+    jpeg,
+    png,
+    png_chunk,
+    png_ihdr,
+)
 from tests.support.recording_minio import RecordingMinio
 
 Files = dict[str, bytes]
 Doc = dict[str, Any]
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VIEWS = 6
 SIZE = 48
-# Channels per pixel of each PNG colour type.
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
 # ------------------------------------------------------------------ PNG bytes
 
 
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def ihdr(width: int, height: int, bit_depth: int, colour_type: int) -> bytes:
-    return chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))
-
-
-def encode_png(width: int, height: int, bit_depth: int, colour_type: int) -> bytes:
-    """A complete, decodable PNG of any legal format (PIL cannot write 16-bit RGB)."""
-    row = 1 + math.ceil(width * _CHANNELS[colour_type] * bit_depth / 8)  # filter byte + data
-    body = PNG_SIGNATURE + ihdr(width, height, bit_depth, colour_type)
-    if colour_type == 3:
-        body += chunk(b"PLTE", bytes(range(256)) * 3)
-    body += chunk(b"IDAT", zlib.compress(b"\x40" * (row * height)))
-    return body + chunk(b"IEND", b"")
-
-
 def header_only_png(width: int, height: int, bit_depth: int, colour_type: int) -> bytes:
     """Signature, IHDR and IEND: a header that claims a size, with no pixels behind it."""
-    return PNG_SIGNATURE + ihdr(width, height, bit_depth, colour_type) + chunk(b"IEND", b"")
+    return PNG_SIGNATURE + png_ihdr(width, height, bit_depth, colour_type) + png_chunk(b"IEND", b"")
 
 
 def bomb_png(width: int, height: int, payload_bytes: int = 8 * 1024**2) -> bytes:
     """A decompression bomb's start: a huge IHDR, then an IDAT of compressed zeros."""
     idat = zlib.compress(b"\0" * payload_bytes, 9)
-    return PNG_SIGNATURE + ihdr(width, height, 8, 6) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def pil_png(mode: str, size: tuple[int, int] = (SIZE, SIZE), value: int = 0) -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size, value).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (SIZE, SIZE), (200, 10, 10)).save(buf, format="JPEG")
-    return buf.getvalue()
+    return (
+        PNG_SIGNATURE
+        + png_ihdr(width, height, 8, 6)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 # ------------------------------------------------------------------ the base capture
@@ -102,13 +81,7 @@ def _base(depth_unit: float) -> tuple[tuple[str, bytes], ...]:
             height=SIZE,
             depth_unit=depth_unit,
         )
-        return tuple(
-            sorted(
-                (p.relative_to(root).as_posix(), p.read_bytes())
-                for p in root.rglob("*")
-                if p.is_file()
-            )
-        )
+        return tuple(files_under(root).items())
 
 
 def base_capture(depth_unit: float = 0.001) -> Files:
@@ -264,7 +237,7 @@ OPERATOR_SCENARIOS = [
     Scenario(
         "jpeg-as-depth",
         "depth/view_001.png holds a JPEG",
-        replace("depth/view_001.png", jpeg()),
+        replace("depth/view_001.png", jpeg(SIZE, SIZE, (200, 10, 10))),
         "depth/view_001.png",
         "depth must be a 16-bit grayscale PNG, found a JPEG",
     ),
@@ -278,7 +251,7 @@ OPERATOR_SCENARIOS = [
     Scenario(
         "colour-1-bit",
         "images/view_000.png is a 1-bit PNG",
-        replace("images/view_000.png", pil_png("1")),
+        replace("images/view_000.png", png(SIZE, SIZE, bit_depth=1, colour_type=0)),
         "images/view_000.png",
         "colour must be an 8-bit RGB or RGBA PNG or a baseline or progressive JPEG, found "
         "48x48 1-bit grayscale",
@@ -286,7 +259,7 @@ OPERATOR_SCENARIOS = [
     Scenario(
         "colour-palette",
         "images/view_005.png is a palette PNG",
-        replace("images/view_005.png", encode_png(SIZE, SIZE, 8, 3)),
+        replace("images/view_005.png", png(SIZE, SIZE, bit_depth=8, colour_type=3)),
         "images/view_005.png",
         "colour must be an 8-bit RGB or RGBA PNG or a baseline or progressive JPEG, found "
         "48x48 8-bit palette",
@@ -294,7 +267,7 @@ OPERATOR_SCENARIOS = [
     Scenario(
         "colour-16-bit",
         "images/view_002.png is a 16-bit RGB PNG",
-        replace("images/view_002.png", encode_png(SIZE, SIZE, 16, 2)),
+        replace("images/view_002.png", png(SIZE, SIZE, bit_depth=16, colour_type=2)),
         "images/view_002.png",
         "colour must be an 8-bit RGB or RGBA PNG or a baseline or progressive JPEG, found "
         "48x48 16-bit RGB",
@@ -302,21 +275,21 @@ OPERATOR_SCENARIOS = [
     Scenario(
         "depth-8-bit",
         "depth/view_003.png is an 8-bit grayscale PNG",
-        replace("depth/view_003.png", pil_png("L")),
+        replace("depth/view_003.png", png(SIZE, SIZE, bit_depth=8, colour_type=0)),
         "depth/view_003.png",
         "depth must be a 16-bit grayscale PNG, found 48x48 8-bit grayscale",
     ),
     Scenario(
         "depth-rgb",
         "depth/view_000.png is an 8-bit RGB PNG",
-        replace("depth/view_000.png", pil_png("RGB")),
+        replace("depth/view_000.png", png(SIZE, SIZE, bit_depth=8, colour_type=2)),
         "depth/view_000.png",
         "depth must be a 16-bit grayscale PNG, found 48x48 8-bit RGB",
     ),
     Scenario(
         "size-mismatch",
         "images/view_004.png is 40x48 while transforms.json says 48x48",
-        replace("images/view_004.png", pil_png("RGBA", (40, SIZE))),
+        replace("images/view_004.png", png(40, SIZE, bit_depth=8, colour_type=6)),
         "images/view_004.png",
         "is 40x48 but frame 4 says 48x48 (w, h)",
     ),
@@ -402,37 +375,25 @@ def _depth(files: Files, name: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(files[name])))
 
 
-def _png16(depth: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(depth.astype(np.uint16)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _rgba(files: Files, name: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(files[name])).convert("RGBA")).copy()
 
 
-def _png_rgba(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels, mode="RGBA").save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _zero_depth(files: Files) -> Files:
-    return {**files, "depth/view_001.png": _png16(np.zeros((SIZE, SIZE)))}
+    return {**files, "depth/view_001.png": array_png(np.zeros((SIZE, SIZE), np.uint16))}
 
 
 def _empty_mask(files: Files) -> Files:
     pixels = _rgba(files, "images/view_002.png")
     pixels[..., 3] = 0
-    return {**files, "images/view_002.png": _png_rgba(pixels)}
+    return {**files, "images/view_002.png": array_png(pixels, "RGBA")}
 
 
 def _far_depth(files: Files) -> Files:
     depth = _depth(files, "depth/view_003.png").astype(np.int64)
     factor = min(20, 65535 // int(depth.max()))
     assert factor >= 8, f"the base capture's depth leaves no room to scale ({depth.max()})"
-    return {**files, "depth/view_003.png": _png16(depth * factor)}
+    return {**files, "depth/view_003.png": array_png((depth * factor).astype(np.uint16))}
 
 
 def _cut_idat(files: Files) -> Files:
@@ -553,11 +514,8 @@ def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[
 
     settings = Settings()
     limits = Limits(settings.max_file_bytes, settings.max_total_bytes)
-    client = RecordingMinio(
-        os.environ["MINIO_ENDPOINT"],
-        access_key=os.environ["MINIO_ACCESS_KEY"],
-        secret_key=os.environ["MINIO_SECRET_KEY"],
-        secure=False,
+    client = RecordingMinio.plain(
+        os.environ["MINIO_ENDPOINT"], os.environ["MINIO_ACCESS_KEY"], os.environ["MINIO_SECRET_KEY"]
     )
     baseline = read_capture(client, bucket, baseline_prefix, expected_views=views, limits=limits)
     rss_before = _status_kib("VmRSS")

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client, config, watch
 
-from tests.reliability.chart_operator import running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -34,11 +33,8 @@ CANCEL = "recon.dev/cancel"
 
 
 @pytest.fixture(scope="module")
-def ns(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_chart_operator(stack, "cancel-races", log_dir, env) as op:
-        yield op.namespace
+def operator_env() -> dict[str, str]:
+    return {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from kubernetes import client, config, watch
 from recon_stack.components import APISERVER
 from recon_stack.stack import Stack
 
-from tests.reliability.chart_operator import chart_operator, running_chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -66,13 +65,14 @@ def assert_ran_once(stack: StackHandle, ns: str, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def killed(
-    stack: StackHandle, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    env = {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
-    log_dir = tmp_path_factory.mktemp("operator")
-    with running_chart_operator(stack, "faults-operator", log_dir, env) as op:
-        yield op
+def operator_env() -> dict[str, str]:
+    return {"RECON_MAX_RUNNING_JOBS": str(SLOTS)}
+
+
+@pytest.fixture(scope="module")
+def killed(operator: OperatorProcess) -> OperatorProcess:
+    """The module's operator, to be killed and started again."""
+    return operator
 
 
 def open_gate(stack: StackHandle, ns: str, name: str) -> None:
@@ -247,7 +247,7 @@ def test_api_server_restart_under_a_running_operator(
 ) -> None:
     stack = handle_for(own_stack)
     ns = prepare_namespace(stack, "apiserver-restart")
-    op, _ = chart_operator(stack, ns, tmp_path_factory.mktemp("operator"))
+    op = OperatorProcess.under_chart_rbac(stack, ns, tmp_path_factory.mktemp("operator"))
     op.start()
     try:
         minio = stack.minio_client()

@@ -21,12 +21,12 @@ from recon_operator.handlers import KOPF_PREFIX
 from recon_stack.components import MINIO
 from recon_stack.stack import Stack
 
-from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
     STANDIN,
     STANDIN_IMAGE,
+    OperatorProcess,
     apply,
     condition,
     events,
@@ -79,7 +79,8 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
         ns = prepare_namespace(handle, "faults-storage")
         map_images(handle)
         env = {"RECON_RUNNER_IMAGE": STORAGE_IMAGE}
-        op, _ = chart_operator(handle, ns, tmp_path_factory.mktemp("operator"), env)
+        log_dir = tmp_path_factory.mktemp("operator")
+        op = OperatorProcess.under_chart_rbac(handle, ns, log_dir, env)
         op.start()
         try:
             yield Outage(local, handle, ns)

@@ -16,20 +16,9 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_captures import (
-    BOMB,
-    OPERATOR_SCENARIOS,
-    RUNNER_SCENARIOS,
-    VIEWS,
-    RunnerScenario,
-    Scenario,
-    base_capture,
-    write_local,
-)
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
@@ -47,6 +36,16 @@ from recon_operator.validation import Limits, format_problems
 from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 
+from tests.reliability.hostile_captures import (
+    BOMB,
+    OPERATOR_SCENARIOS,
+    RUNNER_SCENARIOS,
+    VIEWS,
+    RunnerScenario,
+    Scenario,
+    base_capture,
+    write_local,
+)
 from tests.support import captures
 from tests.support.operator_process import create_credentials_secret
 from tests.support.recording_minio import RecordingMinio
@@ -71,23 +70,15 @@ BASELINE = "baseline/"
 
 
 @pytest.fixture(scope="module")
-def bucket(stack: StackHandle) -> Iterator[str]:
-    minio = stack.minio_client()
-    name = f"hostile-{uuid.uuid4().hex[:8]}"
-    minio.make_bucket(name)
-    captures.upload(minio, name, BASELINE, base_capture())
-    yield name
-    for obj in minio.list_objects(name, recursive=True):
-        minio.remove_object(name, obj.object_name)
-    minio.remove_bucket(name)
+def bucket(bucket: str, stack: StackHandle) -> str:
+    """The throwaway bucket, holding the valid capture every scenario breaks."""
+    captures.upload(stack.minio_client(), bucket, BASELINE, base_capture())
+    return bucket
 
 
 def counting_client(stack: StackHandle) -> RecordingMinio:
-    return RecordingMinio(
-        stack.minio_endpoint,
-        access_key=stack.minio_access_key,
-        secret_key=stack.minio_secret_key,
-        secure=False,
+    return RecordingMinio.plain(
+        stack.minio_endpoint, stack.minio_access_key, stack.minio_secret_key
     )
 
 

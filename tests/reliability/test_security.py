@@ -8,7 +8,6 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV
 from recon_operator.admission import IDLE_PASS
 from recon_operator.cluster import Cluster, namespace_gone
-from recon_stack.kubeconfig import token_kubeconfig, write
 from urllib3.exceptions import ProtocolError
 
-from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
@@ -33,7 +30,6 @@ from tests.support.operator_process import (
     get,
     jobs,
     pods,
-    prepare_namespace,
     reconjob_manifest,
     status,
 )
@@ -53,16 +49,9 @@ class Secured:
 
 
 @pytest.fixture(scope="module")
-def secured(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    ns = prepare_namespace(stack, "security")
-    log_dir = tmp_path_factory.mktemp("operator")
-    op, rbac = chart_operator(stack, ns, log_dir)
-    op.start()
-    yield Secured(ns, op, log_dir / "operator.kubeconfig", tmp_path_factory.mktemp("security"))
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+def secured(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Secured:
+    kubeconfig = operator.log_dir / "operator.kubeconfig"
+    return Secured(operator.namespace, operator, kubeconfig, tmp_path_factory.mktemp("security"))
 
 
 def api_for(path: Path) -> client.ApiClient:
@@ -88,11 +77,8 @@ def two_running(stack: StackHandle, secured: Secured) -> tuple[str, str]:
 
 def runner_token_kubeconfig(stack: StackHandle, secured: Secured, name: str) -> Path:
     """A token of the ServiceAccount the operator made for ``name``'s runner pods."""
-    token = stack.kubectl(
-        "create", "token", f"{name}-recon", "-n", secured.ns, "--duration=1h"
-    ).stdout.strip()
     path = secured.workdir / f"{name}-runner.kubeconfig"
-    return write(path, token_kubeconfig(stack.server, Path(stack.ca_cert), token))
+    return stack.service_account_kubeconfig(f"{name}-recon", secured.ns, path, duration="1h")
 
 
 def test_runner_token_reaches_its_own_status_and_nothing_else(

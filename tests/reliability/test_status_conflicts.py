@@ -10,7 +10,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,16 +23,13 @@ from recon_api.constants import Stage
 from recon_runner.control import overall_percent
 from recon_runner.progress import ProgressReport, progress_patch
 from recon_runner.status_reporter import kubernetes_api, status_patcher
-from recon_stack.kubeconfig import token_kubeconfig, write
 
-from tests.reliability.chart_operator import chart_operator
 from tests.support import captures
 from tests.support.operator_process import (
     BUCKET,
     OperatorProcess,
     apply,
     get,
-    prepare_namespace,
     reconjob_manifest,
     status,
 )
@@ -61,16 +58,9 @@ class Contended:
 
 
 @pytest.fixture(scope="module")
-def contended(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contended]:
-    ns = prepare_namespace(stack, "status-conflicts")
-    log_dir = tmp_path_factory.mktemp("operator")
-    op, rbac = chart_operator(stack, ns, log_dir)
-    op.start()
-    yield Contended(ns, op, log_dir, tmp_path_factory.mktemp("conflicts"))
-    stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
-    op.stop()
-    rbac.remove()
-    stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+def contended(operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Contended:
+    workdir = tmp_path_factory.mktemp("conflicts")
+    return Contended(operator.namespace, operator, operator.log_dir, workdir)
 
 
 def runner_patcher(
@@ -78,11 +68,8 @@ def runner_patcher(
 ) -> Callable[[dict[str, Any]], None]:
     """The runner's own patcher, on a token of the per-job ServiceAccount the operator made
     (its Role: get the ReconJob, patch its status), loaded the way the runner loads it."""
-    token = stack.kubectl(
-        "create", "token", f"{NAME}-recon", "-n", ns, "--duration=1h"
-    ).stdout.strip()
-    path = write(
-        workdir / "runner.kubeconfig", token_kubeconfig(stack.server, Path(stack.ca_cert), token)
+    path = stack.service_account_kubeconfig(
+        f"{NAME}-recon", ns, workdir / "runner.kubeconfig", duration="1h"
     )
     monkeypatch.setenv("KUBECONFIG", str(path))
     return status_patcher(kubernetes_api(), ns, NAME)

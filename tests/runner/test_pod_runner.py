@@ -3,7 +3,6 @@ the stack's MinIO, a token that may only patch its own ReconJob's status."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from recon_api.constants import MeshFormat, Preset, Stage
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
 from recon_runner.synthetic import sphere_object, write_capture
 
+from tests.support import captures
 from tests.support.runner_access import (
     apply_crd,
     create_reconjob,
@@ -53,38 +53,18 @@ def capture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bucket(stack: Any) -> Iterator[str]:
-    client: Minio = stack.minio_client()
-    name = f"pod-{uuid.uuid4().hex[:10]}"
-    client.make_bucket(name)
-    yield name
-    for obj in client.list_objects(name, recursive=True):
-        client.remove_object(name, obj.object_name)
-    client.remove_bucket(name)
-
-
-@pytest.fixture(scope="module")
 def namespace(stack: Any) -> Iterator[str]:
+    """One namespace for the module (not one a test), with the ReconJob CRD in place."""
     apply_crd(stack)
-    name = f"runner-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
-
-
-def upload_capture(client: Minio, bucket: str, prefix: str, root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            data = path.read_bytes()
-            key = prefix + path.relative_to(root).as_posix()
-            client.put_object(bucket, key, io.BytesIO(data), len(data))
+    with stack.throwaway_namespace("runner") as name:
+        yield name
 
 
 @pytest.fixture
 def job(stack: Any, namespace: str, bucket: str, capture_dir: Path, tmp_path: Path) -> Job:
     name = f"scan-{uuid.uuid4().hex[:6]}"
     input_prefix = f"{name}/"
-    upload_capture(stack.minio_client(), bucket, input_prefix, capture_dir)
+    captures.upload(stack.minio_client(), bucket, input_prefix, captures.files_under(capture_dir))
     recon = create_reconjob(stack, namespace, name, prefix=input_prefix)
     return Job(
         namespace=namespace,

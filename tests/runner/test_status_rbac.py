@@ -3,7 +3,6 @@ ReconJob, patch its own status) and nothing more: another job's status is forbid
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,9 @@ def crd(stack: Any) -> None:
 
 
 @pytest.fixture
-def namespace(stack: Any, crd: None) -> Any:
-    name = f"rbac-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
+def namespace(crd: None, namespace: str) -> str:
+    """The throwaway namespace, with the ReconJob CRD in place."""
+    return namespace
 
 
 def test_runner_token_patches_its_own_status_and_nothing_else(

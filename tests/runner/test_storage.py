@@ -7,7 +7,6 @@ import json
 import logging
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from recon_runner.storage import (
     upload_outputs,
 )
 
+from tests.support import captures
 from tests.support.loopback_servers import MODES, HostileS3
 
 FAST = RetryPolicy(attempts=3, backoff=0.05, timeout=1.0)
@@ -52,12 +52,9 @@ def minio(stack: Any) -> Minio:
 
 @pytest.fixture
 def bucket(minio: Minio) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:12]}"
-    minio.make_bucket(name)
-    yield name
-    for obj in minio.list_objects(name, recursive=True):
-        minio.remove_object(name, obj.object_name)
-    minio.remove_bucket(name)
+    """A bucket of its own for each test (the shared one lasts a module)."""
+    with captures.throwaway_bucket(minio) as name:
+        yield name
 
 
 def storage(stack: Any, bucket: str, stop: StopToken | None = None) -> Storage:
@@ -74,7 +71,6 @@ def keys(minio: Minio, bucket: str, prefix: str = "") -> set[str]:
     return {o.object_name for o in minio.list_objects(bucket, prefix=prefix, recursive=True)}
 
 
-IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 TRANSFORMS = {
     "w": 4,
     "h": 4,
@@ -86,12 +82,12 @@ TRANSFORMS = {
         {
             "file_path": "images/view_000.png",
             "depth_file_path": "depth/view_000.png",
-            "transform_matrix": IDENTITY,
+            "transform_matrix": captures.IDENTITY,
         },
         {
             "file_path": "./images/view_001.png",
             "depth_file_path": "depth/view_001.png",
-            "transform_matrix": IDENTITY,
+            "transform_matrix": captures.IDENTITY,
         },
     ],
 }

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import uuid
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,14 +16,6 @@ from recon_stack.node.launch import PodDirs
 from tests.support.stack_handle import StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-def namespace(stack: StackHandle) -> Iterator[str]:
-    name = f"node-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def pod(

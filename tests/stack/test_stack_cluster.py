@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from recon_stack.kubeconfig import token_kubeconfig, write
 
 from tests.support.stack_handle import CommandError, StackHandle, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-def namespace(stack: StackHandle) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def test_service_account_has_exactly_the_rights_its_role_grants(
@@ -30,10 +19,8 @@ def test_service_account_has_exactly_the_rights_its_role_grants(
     ns = ("-n", namespace)
     stack.kubectl("create", "serviceaccount", "reader", *ns)
     stack.kubectl("create", "configmap", "settings", "--from-literal=a=1", *ns)
-    token = stack.kubectl("create", "token", "reader", *ns).stdout.strip()
-    as_reader = write(
-        tmp_path / "reader.kubeconfig",
-        token_kubeconfig(stack.server, stack.ca_cert, token, namespace=namespace),
+    as_reader = stack.service_account_kubeconfig(
+        "reader", namespace, tmp_path / "reader.kubeconfig", default_namespace=True
     )
 
     def as_reader_get(*what: str) -> subprocess.CompletedProcess[str]:

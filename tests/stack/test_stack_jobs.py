@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,20 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
-def namespace(stack: StackHandle) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    stack.kubectl("create", "namespace", name)
-    # Pods need the namespace's default ServiceAccount, made by the controller-manager.
+def namespace(stack: StackHandle, namespace: str) -> str:
+    """The throwaway namespace, once it has the default ServiceAccount pods need (the
+    controller-manager makes it)."""
     wait_for(
         lambda: (
-            stack.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
+            stack.kubectl(
+                "get", "serviceaccount", "default", "-n", namespace, check=False
+            ).returncode
             == 0
         ),
         timeout=30,
         what="the default ServiceAccount",
     )
-    yield name
-    stack.kubectl("delete", "namespace", name, "--wait=false")
+    return namespace
 
 
 def _job(name: str, script: str, grace: int = 30) -> str:

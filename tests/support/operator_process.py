@@ -1,6 +1,11 @@
 """`recon operator` as a real subprocess against the stack, and what its tests share:
 a namespace with the storage Secret, the stand-in runner mapped on the process node, and
-helpers to read ReconJobs, Events and pods back through kubectl."""
+helpers to read ReconJobs, Events and pods back through kubectl.
+
+The operator runs either as the stack's admin or with the chart's RBAC and nothing else
+(`ChartRbac`): the ServiceAccount, ClusterRoles and bindings `helm template` renders for
+one watched namespace are applied, and the process gets a kubeconfig holding only that
+ServiceAccount's token (from a TokenRequest), as it would in its pod."""
 
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ from recon_api.constants import STORAGE_CREDENTIALS_LABEL
 from tests.support.runner_access import apply_crd
 
 REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "recon-operator"
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+TOKEN_DURATION = "4h"
 STANDIN_IMAGE = "ghcr.io/recon-operator/recon-standin:test"
 STANDIN = Path(__file__).with_name("standin_runner.py")
 BUCKET = "scans"
@@ -84,6 +92,55 @@ def prepare_namespace(stack: Any, base: str) -> str:
     return namespace
 
 
+class ChartRbac:
+    """The chart's RBAC objects for one release watching one namespace."""
+
+    def __init__(self, stack: Any, namespace: str) -> None:
+        self.stack = stack
+        self.namespace = namespace
+        self.release = f"faults-{secrets.token_hex(3)}"
+        self.objects = self._render()
+
+    def _render(self) -> list[dict[str, Any]]:
+        rendered = self.stack.helm(
+            "template",
+            self.release,
+            str(CHART),
+            "--namespace",
+            self.namespace,
+            "--set",
+            f"watchNamespaces={{{self.namespace}}}",
+            "--set",
+            "peering.enabled=false",
+        ).stdout
+        docs = [d for d in yaml.safe_load_all(rendered) if d]
+        return [d for d in docs if d["kind"] in RBAC_KINDS]
+
+    @property
+    def service_account(self) -> str:
+        (sa,) = [o for o in self.objects if o["kind"] == "ServiceAccount"]
+        return str(sa["metadata"]["name"])
+
+    def apply(self) -> None:
+        doc = {"apiVersion": "v1", "kind": "List", "items": self.objects}
+        self.stack.kubectl("apply", "-f", "-", input=json.dumps(doc))
+
+    def kubeconfig(self, path: Path) -> Path:
+        return Path(
+            self.stack.service_account_kubeconfig(
+                self.service_account, self.namespace, path, duration=TOKEN_DURATION
+            )
+        )
+
+    def remove(self) -> None:
+        """The cluster-scoped objects (the namespaced ones go with the namespace)."""
+        for obj in self.objects:
+            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                self.stack.kubectl(
+                    "delete", obj["kind"], obj["metadata"]["name"], "--ignore-not-found"
+                )
+
+
 class OperatorProcess:
     """One `recon operator` process; stopped (or killed) by its PID only."""
 
@@ -94,10 +151,25 @@ class OperatorProcess:
         self.namespace = namespace
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
+        self.rbac: ChartRbac | None = None  # set by under_chart_rbac
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    @classmethod
+    def under_chart_rbac(
+        cls, stack: Any, namespace: str, log_dir: Path, env: Mapping[str, str] | None = None
+    ) -> OperatorProcess:
+        """An operator for ``namespace`` that holds only the chart's permissions (not
+        started): the chart's RBAC is applied, and its kubeconfig is
+        ``log_dir/operator.kubeconfig``."""
+        rbac = ChartRbac(stack, namespace)
+        rbac.apply()
+        config = rbac.kubeconfig(log_dir / "operator.kubeconfig")
+        process = cls(stack, namespace, log_dir, {**(env or {}), "KUBECONFIG": str(config)})
+        process.rbac = rbac
+        return process
 
     def env(self) -> dict[str, str]:
         env = self.stack.env()
@@ -268,16 +340,25 @@ def jobs(stack: Any, namespace: str) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def running_operator(
-    stack: Any, base: str, log_dir: Path, env: Mapping[str, str] | None = None
+    stack: Any,
+    base: str,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    chart_rbac: bool = False,
 ) -> Iterator[OperatorProcess]:
-    """A fresh namespace with an operator watching it; afterwards its ReconJobs are deleted
-    (while the operator still runs, so its finalizer is honoured), then the operator and
-    the namespace go."""
+    """A fresh namespace with an operator watching it (as the stack's admin, or with the
+    chart's RBAC only when ``chart_rbac``); afterwards its ReconJobs are deleted (while the
+    operator still runs, so its finalizer is honoured), then the operator, the chart's
+    cluster objects and the namespace go."""
     ns = prepare_namespace(stack, base)
-    op = OperatorProcess(stack, ns, log_dir, env).start()
+    make = OperatorProcess.under_chart_rbac if chart_rbac else OperatorProcess
+    op = make(stack, ns, log_dir, env).start()
     try:
         yield op
     finally:
         stack.kubectl("delete", "reconjobs", "--all", "-n", ns, "--timeout=60s", check=False)
         op.stop()
+        if op.rbac is not None:
+            op.rbac.remove()
         stack.kubectl("delete", "namespace", ns, "--wait=false", check=False)

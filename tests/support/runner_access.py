@@ -8,7 +8,6 @@ from typing import Any
 
 from recon_api.models import ReconJob
 from recon_operator.jobspec import build_role, build_role_binding, build_service_account
-from recon_stack.kubeconfig import token_kubeconfig, write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,5 +40,5 @@ def runner_kubeconfig(stack: Any, job: ReconJob, path: Path) -> Path:
         stack.kubectl("apply", "-f", "-", input=json.dumps(obj))
     sa = build_service_account(job)["metadata"]["name"]
     namespace = job.metadata["namespace"]
-    token = stack.kubectl("create", "token", sa, "-n", namespace).stdout.strip()
-    return write(path, token_kubeconfig(stack.server, Path(stack.ca_cert), token, namespace))
+    config: Path = stack.service_account_kubeconfig(sa, namespace, path, default_namespace=True)
+    return config

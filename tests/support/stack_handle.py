@@ -1,18 +1,22 @@
-"""A handle on a running local stack for tests: kubectl/helm runners, MinIO access, and a
-polling helper. The session fixture in tests/conftest.py yields one."""
+"""A handle on a running local stack for tests: kubectl/helm runners, MinIO access,
+throwaway namespaces and ServiceAccount kubeconfigs, and a polling helper. The session
+fixture in tests/conftest.py yields one."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from recon_stack.components import NODE_NAME
+from recon_stack.kubeconfig import token_kubeconfig, write
 from recon_stack.stack import Stack
 
 
@@ -71,6 +75,38 @@ class StackHandle:
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
         return self._run(self.helm_path, args, input, check, timeout)
+
+    @contextlib.contextmanager
+    def throwaway_namespace(self, base: str = "t") -> Iterator[str]:
+        """A fresh namespace (``base`` and a random suffix); afterwards it is deleted
+        without waiting for it to go."""
+        name = f"{base}-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        try:
+            yield name
+        finally:
+            self.kubectl("delete", "namespace", name, "--wait=false")
+
+    def service_account_kubeconfig(
+        self,
+        account: str,
+        namespace: str,
+        path: Path,
+        *,
+        duration: str | None = None,
+        default_namespace: bool = False,
+    ) -> Path:
+        """A kubeconfig at ``path`` holding only a token of ServiceAccount ``account`` (a
+        TokenRequest, for ``duration`` when given), with ``namespace`` as its default one
+        when ``default_namespace``: what a pod of that ServiceAccount gets."""
+        args = ["create", "token", account, "-n", namespace]
+        if duration is not None:
+            args.append(f"--duration={duration}")
+        token = self.kubectl(*args).stdout.strip()
+        config = token_kubeconfig(
+            self.server, self.ca_cert, token, namespace if default_namespace else None
+        )
+        return write(path, config)
 
     def minio_client(self) -> Any:
         from minio import Minio

@@ -20,7 +20,7 @@ from recon_api.capture_layout import (
     safe_relative_path,
 )
 
-from tests.unit.conftest import H, W, capture_document
+from tests.unit.layout_document import H, W, capture_document
 
 
 def problems(doc: dict[str, Any], expected_views: int | None = 6) -> list[str]:

@@ -8,13 +8,13 @@ import pytest
 from recon_runner.errors import InvalidInputError, RunnerError
 from recon_runner.storage import RetryPolicy, as_prefix, referenced_files
 
-IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+from tests.support import captures
 
 
 def transforms(*frames: dict[str, object]) -> bytes:
-    doc = {"w": 8, "h": 8, "fl_x": 8, "fl_y": 8, "cx": 4, "cy": 4}
-    doc["frames"] = [{"transform_matrix": IDENTITY, **f} for f in frames]  # type: ignore[assignment]
-    return json.dumps(doc).encode()
+    """A transforms.json of these frames (at the identity pose unless they say otherwise)."""
+    listed = [{"transform_matrix": captures.IDENTITY, **f} for f in frames]
+    return json.dumps({**captures.transforms(0), "frames": listed}).encode()
 
 
 def test_referenced_files_in_frame_order_normalised_and_deduplicated() -> None:

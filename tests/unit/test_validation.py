@@ -27,7 +27,7 @@ from recon_operator.validation import (
     validate_capture,
 )
 
-from tests.unit.conftest import H, W, capture_document
+from tests.unit.layout_document import H, W, capture_document
 
 LIMITS = Limits(max_file_bytes=20 * 1024**2, max_total_bytes=200 * 1024**2)
 
