@@ -74,21 +74,26 @@ def wait_succeeded(stack: StackHandle, ns: str, name: str) -> dict[str, Any]:
     return status(stack, ns, name)
 
 
+def assert_retried_then_succeeded(stack: StackHandle, ns: str, name: str, failed_exit: int) -> None:
+    """Two attempts, the first ended with ``failed_exit`` (one PodFailed Event says so), and
+    under the output prefix the second attempt's whole result, nothing of the first."""
+    st = wait_succeeded(stack, ns, name)
+    assert st["attempts"] == 2, st
+    assert exit_codes(stack, ns, name) == sorted([0, failed_exit])
+    failed_pods = [e for e in events(stack, ns, name) if e["reason"] == "PodFailed"]
+    assert len(failed_pods) == 1, failed_pods
+    assert f"exit code {failed_exit}" in failed_pods[0]["message"], failed_pods
+    assert output_names(stack, ns, name) == RESULT
+    assert st["metrics"]["faces"] > 0, st["metrics"]
+
+
 def test_oom_killed_runner_is_retried_then_succeeds(
     stack: StackHandle, installed: Installed
 ) -> None:
     ns = installed.jobs_namespace
     name, uid = submit(stack, installed, "oom-once", retries=1)
     oom_kill(runner_at(stack, ns, name, uid))
-
-    st = wait_succeeded(stack, ns, name)
-    assert st["attempts"] == 2, st
-    assert exit_codes(stack, ns, name) == [0, 137]
-    failed_pods = [e for e in events(stack, ns, name) if e["reason"] == "PodFailed"]
-    assert len(failed_pods) == 1 and "exit code 137" in failed_pods[0]["message"], failed_pods
-    # The second attempt's whole result, nothing half-written by the first beside it.
-    assert output_names(stack, ns, name) == RESULT
-    assert st["metrics"]["faces"] > 0, st["metrics"]
+    assert_retried_then_succeeded(stack, ns, name, 137)
 
 
 def test_oom_killed_on_every_attempt_fails_when_the_retries_run_out(
@@ -176,12 +181,5 @@ def test_storage_down_when_the_runner_uploads_is_retried_once_back(
         assert status(stack, ns, name)["phase"] == "Running", "75 is transient: retried"
     finally:
         local.start_component(MINIO)
-
-    st = wait_succeeded(stack, ns, name)
-    assert st["attempts"] == 2, st
-    assert exit_codes(stack, ns, name) == [0, 75]
-    failed_pods = [e for e in events(stack, ns, name) if e["reason"] == "PodFailed"]
-    assert len(failed_pods) == 1 and "exit code 75" in failed_pods[0]["message"], failed_pods
-    # The retry's whole result, and no staging key of the attempt that met the outage.
-    assert output_names(stack, ns, name) == RESULT
-    assert st["metrics"]["faces"] > 0, st["metrics"]
+    # No staging key of the attempt that met the outage beside the retry's result.
+    assert_retried_then_succeeded(stack, ns, name, 75)
