@@ -239,9 +239,11 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         gpu_peak_allocated_mib=round(max(peaks) / MIB, 1) if peaks else None,
         peak_rss_mib=_peak_rss_mib(),
     )
+    from recon_runner.export import metrics_bytes
+
     case_dir = Path(args.output_dir) / case
     case_dir.mkdir(parents=True, exist_ok=True)
-    (case_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    (case_dir / "metrics.json").write_bytes(metrics_bytes(metrics))
     record["accuracy"] = _accuracy(args.object, result.mesh, args.samples)
     return record
 
