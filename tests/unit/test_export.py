@@ -12,10 +12,13 @@ import pytest
 import trimesh
 from PIL import Image
 from recon_api.constants import MeshFormat
+from recon_api.run_metrics import RunMetrics
 from recon_runner import export
 from recon_runner.mesh import TexturedMesh
 from trimesh.visual import ColorVisuals, TextureVisuals
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
+
+from tests.support.run_metrics import run_metrics
 
 RED, GREEN, BLUE, WHITE = (220, 20, 30), (10, 200, 40), (20, 30, 210), (250, 250, 250)
 
@@ -191,22 +194,27 @@ def test_write_outputs_writes_the_glb_and_the_formats_asked_for_and_nothing_else
 ) -> None:
     mesh = textured_tetrahedron()
     views = [np.full((8, 8, 3), 100, np.uint8)] * 2
-    metrics = {"vertices": np.int64(5), "psnr": np.float32(31.5), "seconds": {"fuse": 1.25}}
+    # numpy scalars, as the pipeline's measurements give them, are written as plain numbers.
+    metrics = run_metrics(vertices=np.int64(5), psnr=np.float32(31.5), seconds={"fuse": 1.25})
     formats = [MeshFormat.PLY, MeshFormat.GLB]
     written = export.write_outputs(tmp_path, mesh, formats, views, views, metrics)
     names = {"mesh.glb", "mesh.ply", "preview.png", "metrics.json"}
     assert set(written) == names
     assert {p.name for p in tmp_path.iterdir()} == names  # no temporaries left behind
     assert export.mesh_file_name(formats) == "mesh.glb"
-    assert json.loads((tmp_path / "metrics.json").read_text()) == {
-        "vertices": 5,
-        "psnr": 31.5,
-        "seconds": {"fuse": 1.25},
-    }
+    document = json.loads((tmp_path / "metrics.json").read_text())
+    assert (document["vertices"], document["psnr"], document["seconds"]) == (
+        5,
+        31.5,
+        {"fuse": 1.25},
+    )
+    assert RunMetrics.model_validate(document) == metrics
     # two pairs side by side: (view | render), 8 px, (view | render)
     assert Image.open(tmp_path / "preview.png").size == (2 * (8 * 2 + 4) + 8, 8)
 
-    written = export.write_outputs(tmp_path / "o", mesh, [MeshFormat.OBJ], views, views, {})
+    written = export.write_outputs(
+        tmp_path / "o", mesh, [MeshFormat.OBJ], views, views, run_metrics()
+    )
     assert set(written) == {
         "mesh.glb",
         "mesh.obj",
