@@ -58,8 +58,9 @@ class Registry:
         self._cancelling: set[str] = set()
         # The latest Kueue Workload of each handed-over job: Kueue's words for its status.
         self._workloads: dict[str, Mapping[str, Any]] = {}
-        # The newest resourceVersion seen of each job's runner Job and pod, by uid and kind.
-        self._child_versions: dict[tuple[str, str], int] = {}
+        # The newest resourceVersion seen of each runner Job and pod, by owner uid, kind and
+        # object name (a new run's pod must not read as stale beside the last run's).
+        self._child_versions: dict[tuple[str, str, str], int] = {}
         # Runner Job and pod events that came while their ReconJob still read Queued, by
         # uid then kind: replayed once the admission is recorded (see children.py).
         self._early: dict[str, dict[str, Mapping[str, Any]]] = {}
@@ -126,15 +127,18 @@ class Registry:
         return None
 
     def current_child(self, uid: str, kind: str, body: Mapping[str, Any]) -> bool:
-        """Whether a Job or pod body is at least as new as any seen before for this job
-        (a held event replayed after a newer one arrived is stale)."""
+        """Whether a Job or pod body is at least as new as any seen before of that object
+        (a held event replayed after a newer one arrived is stale). Versions are compared
+        per object: after a Kueue eviction the stopped run's pod keeps changing (it is
+        terminated, then deleted) with versions newer than the next run's held pod."""
         version = _resource_version(body)
         if version is None:
             return True
-        newest = self._child_versions.get((uid, kind))
+        key = (uid, kind, str((body.get("metadata") or {}).get("name", "")))
+        newest = self._child_versions.get(key)
         if newest is not None and version < newest:
             return False
-        self._child_versions[(uid, kind)] = version
+        self._child_versions[key] = version
         return True
 
     def observe_workload(self, uid: str, workload: Mapping[str, Any]) -> None:

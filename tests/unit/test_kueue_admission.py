@@ -241,3 +241,16 @@ def test_a_held_child_event_older_than_one_followed_is_stale() -> None:
     assert not registry.current_child("uid", "job", older)
     assert registry.current_child("uid", "pod", older), "kinds are apart"
     assert registry.current_child("uid", "job", newer), "the same version again is current"
+
+
+def test_a_new_runs_pod_is_not_stale_beside_the_evicted_runs_pod() -> None:
+    """After a Kueue eviction the old pod's deletion (a newer version) is seen after the
+    next run's pod event was held: that held event is still the new pod's latest."""
+    registry = Registry()
+    new_pod = {"metadata": {"name": "chair-001-recon-b", "resourceVersion": "30"}}
+    old_pod_deleted = {"metadata": {"name": "chair-001-recon-a", "resourceVersion": "35"}}
+    assert registry.current_child("uid", "pod", new_pod)
+    assert registry.current_child("uid", "pod", old_pod_deleted)
+    assert registry.current_child("uid", "pod", new_pod), "replayed after the old pod's event"
+    older_new_pod = {"metadata": {"name": "chair-001-recon-b", "resourceVersion": "25"}}
+    assert not registry.current_child("uid", "pod", older_new_pod)
