@@ -13,6 +13,7 @@ is shared, because it is what the reconstruction is measured against.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +79,23 @@ def cast_view(
     return rgba.reshape(size, size, 4), depth.reshape(size, size)
 
 
+DepthError = Callable[[npt.NDArray[np.float32], int], npt.NDArray[np.float32]]
+
+
 def write_raycast_capture(
-    obj: SyntheticObject, root: Path, views: int = 6, size: int = 128, fov_degrees: float = 40.0
+    obj: SyntheticObject,
+    root: Path,
+    views: int = 6,
+    size: int = 128,
+    fov_degrees: float = 40.0,
+    depth_error: DepthError | None = None,
 ) -> Path:
     """Ray-cast `obj` from an orbit of `views` square `size`-pixel cameras whose vertical
     field of view is `fov_degrees`, framed so the object's bounding sphere fills 85% of
-    the image, and write transforms.json, images/ and depth/ under `root`."""
+    the image, and write transforms.json, images/ and depth/ under `root`. `depth_error`
+    (a depth map and its view index in, the measured map out; for example
+    `recon_runner.synthetic.views.DepthNoise().apply`) degrades each depth map the way a
+    sensor would before it is stored."""
     if not trimesh.ray.has_embree:
         raise RuntimeError("embreex is not installed (pip install embreex; the dev extra)")
     mesh = trimesh.Trimesh(obj.mesh.vertices, obj.mesh.faces, process=False)
@@ -95,6 +107,11 @@ def write_raycast_capture(
     distance = radius / np.sin(np.arctan(np.tan(half_fov) * 0.85))
     poses = orbit_poses(centre, distance, views)
     cast = [cast_view(mesh, obj, pose, focal, size) for pose in poses]
+    if depth_error is not None:
+        cast = [
+            (rgba, depth_error(depth.astype(np.float32), i).astype(np.float64))
+            for i, (rgba, depth) in enumerate(cast)
+        ]
     farthest = max(float(depth.max()) for _, depth in cast)
     unit = next(u for u in _DEPTH_UNITS if farthest / u < 65535)
     for folder in ("images", "depth"):
