@@ -108,8 +108,8 @@ def write_orbit_capture(name: str, root: Path, views: int, size: int, family: st
 def _visible_fraction(obj: Any, rendered: list[Any], samples: int = 100_000) -> float:
     """Fraction of uniform samples of the true surface that land on a depth reading of
     their own depth (within 0.2% of the diagonal) in some view."""
-    from recon_runner.accuracy import bounding_diagonal
     from recon_runner.camera import project
+    from recon_runner.evaluation.accuracy import bounding_diagonal
     from recon_runner.surface_query import sample_surface
 
     points = sample_surface(
@@ -160,8 +160,8 @@ def _fill_crossings(vertices: Any, faces: Any, filled: Any) -> int:
 
 
 def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, Any]:
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
-    from recon_runner.capture import load_capture
+    from recon_runner.evaluation.accuracy import evaluate, evaluate_textured, vertex_colour
+    from recon_runner.stages.capture import load_capture
     from recon_runner.synthetic.objects import make_object
 
     obj = make_object(name)

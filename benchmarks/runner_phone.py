@@ -39,7 +39,7 @@ def pose_errors(true: list[Any], poses: list[Any], local: list[Any]) -> tuple[fl
     pose puts them (`local`: each view's points in its camera frame): at a narrow field of
     view a small turn of the camera and a sideways shift look almost alike, so the first two
     can trade against each other while the third is what the reconstruction feels."""
-    from recon_runner.icp import rotation_degrees
+    from recon_runner.stages.icp import rotation_degrees
 
     rotations, centres, surface = [], [], []
     for t, p, x in zip(true, poses, local, strict=True):
@@ -77,7 +77,7 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     true = [c.c2w for c in orbit_cameras(obj, VIEWS, SIZE, SIZE)]
     meta = json.loads((capture_dir / "transforms.json").read_text())
     given = [np.asarray(f["transform_matrix"]) for f in meta["frames"]]
-    from recon_runner.capture import back_project, load_capture
+    from recon_runner.stages.capture import back_project, load_capture
 
     local = []
     for view in load_capture(capture_dir).views:

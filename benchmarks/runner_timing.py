@@ -138,7 +138,7 @@ def _timed_run(capture_dir: Path, config: Any, device: Any) -> tuple[float, Any,
 
 
 def _accuracy(object_name: str, mesh: Any, samples: int) -> dict[str, Any]:
-    from recon_runner.accuracy import evaluate_textured
+    from recon_runner.evaluation.accuracy import evaluate_textured
     from recon_runner.synthetic.objects import make_object
 
     obj = make_object(object_name)
@@ -239,7 +239,7 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         gpu_peak_allocated_mib=round(max(peaks) / MIB, 1) if peaks else None,
         peak_rss_mib=_peak_rss_mib(),
     )
-    from recon_runner.export import metrics_bytes
+    from recon_runner.stages.export import metrics_bytes
 
     case_dir = Path(args.output_dir) / case
     case_dir.mkdir(parents=True, exist_ok=True)

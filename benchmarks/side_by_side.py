@@ -25,7 +25,7 @@ def open3d_tsdf(capture_dir: Path) -> tuple[Any, Any, Any]:
     import numpy as np
     import open3d as o3d
     from PIL import Image
-    from recon_runner.capture import load_capture
+    from recon_runner.stages.capture import load_capture
 
     meta = json.loads((capture_dir / "transforms.json").read_text())
     points = load_capture(capture_dir).points()
@@ -79,7 +79,7 @@ def run_method(
     import tempfile
     import time
 
-    from recon_runner.accuracy import evaluate, evaluate_textured, vertex_colour
+    from recon_runner.evaluation.accuracy import evaluate, evaluate_textured, vertex_colour
 
     wall, cpu = time.perf_counter(), time.process_time()
     result: Any = None
@@ -96,8 +96,8 @@ def run_method(
         from recon_cli.cluster_demo.outputs import load_glb
         from recon_runner.config import config_for
         from recon_runner.control import ignore_progress
-        from recon_runner.export import GLB_NAME
         from recon_runner.pipeline import reconstruct
+        from recon_runner.stages.export import GLB_NAME
 
         with tempfile.TemporaryDirectory() as out:
             result = reconstruct(

@@ -228,7 +228,7 @@ MODULES = [
     "pydantic", "yaml", "nvdiffrast.torch", "xatlas", "fast_simplification", "minio",
     "kubernetes", "pytest", "pytest_timeout", "trimesh", "cryptography",
     # the project: pipeline, synthetic captures, pod side, local stack (tests/conftest.py)
-    "recon_api", "recon_runner.pipeline", "recon_runner.synthetic", "recon_runner.cli_pod",
+    "recon_api", "recon_runner.pipeline", "recon_runner.synthetic", "recon_runner.pod.cli",
     "recon_stack.stack",
 ]
 failed = []

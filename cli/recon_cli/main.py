@@ -15,10 +15,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("recon_stack.cli", "run a local Kubernetes + MinIO stack for tests and demos"),
     "operator": ("recon_operator.cli", "run the ReconJob operator with the current kubeconfig"),
-    "run": ("recon_runner.cli_run", "reconstruct a capture folder into a textured mesh"),
-    "demo": ("recon_runner.cli_demo", "reconstruct a synthetic capture of a known object"),
+    "run": ("recon_runner.local.run", "reconstruct a capture folder into a textured mesh"),
+    "demo": ("recon_runner.local.demo", "reconstruct a synthetic capture of a known object"),
     "import": ("recon_runner.importers.cli", "convert a Polycam, Record3D, ScanNet, ... capture"),
-    "runner": ("recon_runner.cli_pod", "run one ReconJob inside its pod (used by the Job)"),
+    "runner": ("recon_runner.pod.cli", "run one ReconJob inside its pod (used by the Job)"),
 }
 
 

@@ -16,7 +16,7 @@ import torch
 from recon_api.constants import MeshFormat, Preset
 from recon_api.runner_params import RunnerParams
 
-from recon_runner.capture import Bounds
+from recon_runner.stages.capture import Bounds
 
 DEVICES = ("auto", "cuda", "cpu")
 

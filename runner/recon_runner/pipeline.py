@@ -19,14 +19,16 @@ import numpy.typing as npt
 from recon_api.constants import Stage
 from recon_api.run_metrics import RunMetrics
 
-from recon_runner.capture import Capture, load_capture
 from recon_runner.config import ReconConfig, resolve_device, seed_everything
 from recon_runner.control import ProgressSink, StopToken
-from recon_runner.export import write_outputs
-from recon_runner.fusion import FusionResult, fuse
+from recon_runner.evaluation.view_metrics import compare_views
 from recon_runner.mesh import TexturedMesh
-from recon_runner.observed import observed_surface
-from recon_runner.pose_refine import (
+from recon_runner.render import get_renderer
+from recon_runner.stages.capture import Capture, load_capture
+from recon_runner.stages.export import write_outputs
+from recon_runner.stages.fusion import FusionResult, fuse
+from recon_runner.stages.observed import observed_surface
+from recon_runner.stages.pose_refine import (
     align_views,
     anchor,
     apply_motions,
@@ -37,11 +39,9 @@ from recon_runner.pose_refine import (
     transform_mesh,
     with_poses,
 )
-from recon_runner.refine import PoseRates, RefineWeights, refine
-from recon_runner.render import get_renderer
-from recon_runner.targets import Targets, prepare_targets
-from recon_runner.texture import texture_mesh
-from recon_runner.view_metrics import compare_views
+from recon_runner.stages.refine import PoseRates, RefineWeights, refine
+from recon_runner.stages.targets import Targets, prepare_targets
+from recon_runner.stages.texture import texture_mesh
 
 log = logging.getLogger(__name__)
 

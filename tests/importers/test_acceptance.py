@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 from recon_operator.validation import Limits, header_reads, load_transforms, validate_capture
-from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
 from recon_runner.importers.capture_writer import write_capture
+from recon_runner.stages.capture import load_capture
 
 from tests.support.importer_sources import WRITERS, source_for
 

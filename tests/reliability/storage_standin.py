@@ -25,8 +25,14 @@ from recon_api.constants import ExitCode, Stage
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
 from recon_runner.control import StopToken
 from recon_runner.errors import TransientError
-from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
-from recon_runner.storage import RetryPolicy, Storage, download_capture, make_client, upload_outputs
+from recon_runner.pod.status_reporter import StatusReporter, kubernetes_api, status_patcher
+from recon_runner.pod.storage import (
+    RetryPolicy,
+    Storage,
+    download_capture,
+    make_client,
+    upload_outputs,
+)
 
 # Run as a script by the node: the repository root on the path for tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

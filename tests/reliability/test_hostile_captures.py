@@ -33,8 +33,8 @@ from recon_operator.credentials import CredentialsUnavailable, storage_access
 from recon_operator.imageheader import HEADER_BYTES
 from recon_operator.settings import Settings
 from recon_operator.validation import Limits, format_problems
-from recon_runner.capture import load_capture
 from recon_runner.errors import InvalidInputError
+from recon_runner.stages.capture import load_capture
 
 from tests.reliability.hostile_captures import (
     BOMB,

@@ -21,8 +21,8 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Stage
 from recon_runner.control import overall_percent
-from recon_runner.progress import ProgressReport, progress_patch
-from recon_runner.status_reporter import kubernetes_api, status_patcher
+from recon_runner.pod.progress import ProgressReport, progress_patch
+from recon_runner.pod.status_reporter import kubernetes_api, status_patcher
 
 from tests.support import captures
 from tests.support.operator_process import (

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import trimesh
 from PIL import Image
-from recon_runner.accuracy import evaluate
+from recon_runner.evaluation.accuracy import evaluate
 from recon_runner.synthetic import CaptureStyle, DepthNoise, write_capture
 from recon_runner.synthetic.objects import make_object
 

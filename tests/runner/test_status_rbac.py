@@ -10,8 +10,8 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import Stage
-from recon_runner.progress import ProgressLimiter
-from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
+from recon_runner.pod.progress import ProgressLimiter
+from recon_runner.pod.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
 from tests.support.run_metrics import run_metrics
 from tests.support.runner_access import (

@@ -16,7 +16,7 @@ from minio import Minio
 from recon_api.runner_params import RunnerParams
 from recon_runner.control import StopToken
 from recon_runner.errors import InvalidInputError, RunnerError, StopRequested, TransientError
-from recon_runner.storage import (
+from recon_runner.pod.storage import (
     RetryPolicy,
     Storage,
     download_capture,

@@ -32,7 +32,7 @@ from types import FrameType
 from minio import Minio
 from recon_api.constants import Stage
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
-from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
+from recon_runner.pod.status_reporter import StatusReporter, kubernetes_api, status_patcher
 
 # Run as a script by the node: the repository root on the path for tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from recon_runner.accuracy import (
+from recon_runner.evaluation.accuracy import (
     evaluate,
     evaluate_textured,
     psnr,

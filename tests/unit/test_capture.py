@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from recon_api.constants import MAX_IMAGE_PIXELS, ExitCode
-from recon_runner.capture import _open_png, load_capture
 from recon_runner.errors import InvalidInputError
+from recon_runner.stages.capture import _open_png, load_capture
 from recon_runner.synthetic import CaptureStyle, sphere_object, write_capture
 
 from tests.unit.sphere_capture import CENTRE, DEPTH_UNIT, RADIUS, write_sphere_capture

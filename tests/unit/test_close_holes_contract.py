@@ -12,7 +12,7 @@ from recon_api.runner_params import RunnerParams, RunnerParamsError
 from recon_operator import jobspec
 from recon_operator.settings import Settings
 from recon_runner.config import config_from_params
-from recon_runner.progress import ProgressReport, final_patch
+from recon_runner.pod.progress import ProgressReport, final_patch
 
 from tests.support.reconjobs import reconjob
 from tests.support.run_metrics import run_metrics

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from recon_cli.cluster_demo import outputs, reconjob
-from recon_runner.accuracy import sample_texture_srgb
-from recon_runner.export import glb_bytes
+from recon_runner.evaluation.accuracy import sample_texture_srgb
 from recon_runner.mesh import TexturedMesh
+from recon_runner.stages.export import glb_bytes
 
 
 def test_customised_example_changes_only_the_given_fields() -> None:

@@ -13,8 +13,8 @@ import trimesh
 from PIL import Image
 from recon_api.constants import MeshFormat
 from recon_api.run_metrics import RunMetrics
-from recon_runner import export
 from recon_runner.mesh import TexturedMesh
+from recon_runner.stages import export
 from trimesh.visual import ColorVisuals, TextureVisuals
 from trimesh.visual.material import PBRMaterial, SimpleMaterial
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from recon_runner.exposure import fit_gains, robust_blend
+from recon_runner.stages.exposure import fit_gains, robust_blend
 
 
 def views_of(surface: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:

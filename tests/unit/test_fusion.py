@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from recon_runner.capture import load_capture
 from recon_runner.control import StopToken
 from recon_runner.errors import StopRequested
-from recon_runner.fusion import (
+from recon_runner.mesh import Mesh
+from recon_runner.stages.capture import load_capture
+from recon_runner.stages.fusion import (
     compact,
     fuse,
     grid_around,
@@ -19,7 +20,6 @@ from recon_runner.fusion import (
     signed_volume,
     simplify,
 )
-from recon_runner.mesh import Mesh
 
 from tests.unit.sphere_capture import CENTRE, RADIUS, write_sphere_capture
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from recon_runner.hole_fill import membrane
+from recon_runner.stages.hole_fill import membrane
 from recon_runner.synthetic.shapes import icosphere
 
 from tests.unit.grid_mesh import grid

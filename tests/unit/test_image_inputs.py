@@ -18,7 +18,7 @@ def test_the_context_is_the_metadata_and_the_python_sources_only() -> None:
     files = list(image_inputs.context_files(ROOT, patterns()))
     assert "pyproject.toml" in files
     assert "stack/recon_stack/image_inputs.py" in files
-    assert "runner/recon_runner/cli_pod.py" in files
+    assert "runner/recon_runner/pod/cli.py" in files
     tops = {f.split("/")[0] for f in files}
     assert tops == {"pyproject.toml", "api", "cli", "operator", "runner", "stack"}
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]

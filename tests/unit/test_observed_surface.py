@@ -15,11 +15,11 @@ import pytest
 import torch
 import trimesh
 from recon_runner.camera import camera_from_fov, look_at
-from recon_runner.capture import load_capture
 from recon_runner.config import ReconConfig, config_for
 from recon_runner.control import ignore_progress
-from recon_runner.observed import agreeing_faces, agreeing_vertices
 from recon_runner.pipeline import ReconResult, reconstruct
+from recon_runner.stages.capture import load_capture
+from recon_runner.stages.observed import agreeing_faces, agreeing_vertices
 from recon_runner.synthetic.objects import sphere_object
 from recon_runner.synthetic.views import render_views
 from recon_runner.synthetic.writer import write_views
@@ -140,7 +140,7 @@ def test_close_holes_gives_a_watertight_mesh_with_its_fill_reported(
     voxel = metrics["voxelSizeMm"] / 1000
     assert float(mesh.vertices[mesh.faces[mesh.filled]][..., 2].min()) >= lowest_seen - voxel
     # Fill texels take colour from the border: nowhere black.
-    from recon_runner.export import sample_texture
+    from recon_runner.stages.export import sample_texture
 
     fill_uvs = mesh.uvs[np.unique(mesh.faces[mesh.filled])]
     assert sample_texture(mesh.texture, fill_uvs).max(axis=1).min() > 20
@@ -151,9 +151,9 @@ def test_close_holes_gives_a_watertight_mesh_with_its_fill_reported(
 def test_a_surface_no_depth_reading_agrees_with_is_refused_naming_the_file() -> None:
     from recon_runner.camera import clip_matrix
     from recon_runner.errors import InvalidInputError
-    from recon_runner.observed import observed_surface
     from recon_runner.render import get_renderer
-    from recon_runner.targets import Targets
+    from recon_runner.stages.observed import observed_surface
+    from recon_runner.stages.targets import Targets
 
     camera = _orbit_from_above(views=1, size=16)[0]
     sphere = sphere_object(RADIUS, CENTRE, subdivisions=2).mesh

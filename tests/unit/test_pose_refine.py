@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from recon_runner.capture import back_project, load_capture
-from recon_runner.fusion import fuse
-from recon_runner.icp import Surface, point_to_plane, rotation_degrees
-from recon_runner.pose_refine import (
+from recon_runner.stages.capture import back_project, load_capture
+from recon_runner.stages.fusion import fuse
+from recon_runner.stages.icp import Surface, point_to_plane, rotation_degrees
+from recon_runner.stages.pose_refine import (
     align_views,
     anchor,
     apply_motions,

@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from recon_api.constants import STAGE_SPANS, Stage
 from recon_api.run_metrics import RunMetrics
-from recon_runner.export import metrics_bytes
-from recon_runner.progress import (
+from recon_runner.pod.progress import (
     ProgressLimiter,
     ProgressReport,
     final_patch,
     progress_patch,
     rfc3339,
 )
+from recon_runner.stages.export import metrics_bytes
 
 from tests.support.run_metrics import run_metrics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from recon_api.constants import Stage
-from recon_runner.progress_bar import ProgressBar
+from recon_runner.local.progress_bar import ProgressBar
 
 
 def test_log_mode_prints_each_stage_and_the_end() -> None:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from recon_runner.capture import load_capture
 from recon_runner.control import StopToken
 from recon_runner.errors import StopRequested
-from recon_runner.fusion import fuse
-from recon_runner.refine import (
+from recon_runner.render import get_renderer
+from recon_runner.stages.capture import load_capture
+from recon_runner.stages.fusion import fuse
+from recon_runner.stages.refine import (
     RefineWeights,
     SmoothParametrisation,
     edge_face_pairs,
     refine,
     uniform_laplacian,
 )
-from recon_runner.render import get_renderer
-from recon_runner.targets import prepare_targets
+from recon_runner.stages.targets import prepare_targets
 
 from tests.unit.sphere_capture import CENTRE, RADIUS, write_sphere_capture
 

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from recon_api.constants import Stage
-from recon_runner.progress import ProgressLimiter
-from recon_runner.status_reporter import StatusReporter
+from recon_runner.pod.progress import ProgressLimiter
+from recon_runner.pod.status_reporter import StatusReporter
 
 from tests.support.run_metrics import run_metrics
 

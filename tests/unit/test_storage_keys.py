@@ -6,7 +6,7 @@ import json
 
 import pytest
 from recon_runner.errors import InvalidInputError, RunnerError
-from recon_runner.storage import RetryPolicy, as_prefix, referenced_files
+from recon_runner.pod.storage import RetryPolicy, as_prefix, referenced_files
 
 from tests.support import captures
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from recon_runner.surface_border import clean_border, components, edge_neighbours, twin_faces
+from recon_runner.stages.surface_border import clean_border, components, edge_neighbours, twin_faces
 from recon_runner.surface_query import face_areas
 from recon_runner.synthetic.shapes import icosphere
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from recon_runner.stages.tangles import boundary_loops, cut_out_tangles, tangled_faces
 from recon_runner.synthetic.shapes import icosphere
-from recon_runner.tangles import boundary_loops, cut_out_tangles, tangled_faces
 
 
 def two_tetrahedra_on_one_edge() -> tuple[np.ndarray, np.ndarray]:

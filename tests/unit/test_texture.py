@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from recon_runner.accuracy import sample_texture_srgb
-from recon_runner.capture import load_capture
-from recon_runner.fusion import fuse
+from recon_runner.evaluation.accuracy import sample_texture_srgb
 from recon_runner.render import get_renderer
-from recon_runner.targets import prepare_targets
-from recon_runner.texture import dilate, fill_unseen, texture_mesh, unwrap
+from recon_runner.stages.capture import load_capture
+from recon_runner.stages.fusion import fuse
+from recon_runner.stages.targets import prepare_targets
+from recon_runner.stages.texture import dilate, fill_unseen, texture_mesh, unwrap
 
 from tests.unit.sphere_capture import sphere_colour, write_sphere_capture
 

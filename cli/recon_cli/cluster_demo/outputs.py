@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
-from recon_runner.accuracy import Accuracy, evaluate, evaluate_textured
+from recon_runner.evaluation.accuracy import Accuracy, evaluate, evaluate_textured
 from recon_runner.mesh import TexturedMesh
 from recon_runner.synthetic import SyntheticObject
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from recon_runner.progress_bar import ProgressLine
+from recon_runner.local.progress_bar import ProgressLine
 
 
 class FrameProgress:

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from recon_api.constants import GROUP, PLURAL, VERSION, Stage
 from recon_api.run_metrics import RunMetrics
 
-from recon_runner.progress import (
+from recon_runner.pod.progress import (
     ProgressLimiter,
     ProgressReport,
     final_patch,

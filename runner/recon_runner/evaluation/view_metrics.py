@@ -17,7 +17,7 @@ import torch
 from recon_runner.camera import to_clip
 from recon_runner.mesh import TexturedMesh
 from recon_runner.render import Renderer
-from recon_runner.targets import Targets
+from recon_runner.stages.targets import Targets
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,14 @@ import torch
 
 from recon_runner.camera import to_clip
 from recon_runner.errors import InvalidInputError
-from recon_runner.fusion import compact
-from recon_runner.hole_fill import membrane
 from recon_runner.mesh import Mesh
 from recon_runner.render import Renderer
-from recon_runner.surface_border import clean_border, components, edge_neighbours, twin_faces
+from recon_runner.stages.fusion import compact
+from recon_runner.stages.hole_fill import membrane
+from recon_runner.stages.surface_border import clean_border, components, edge_neighbours, twin_faces
+from recon_runner.stages.tangles import cut_out_tangles
+from recon_runner.stages.targets import Targets
 from recon_runner.surface_query import face_areas
-from recon_runner.tangles import cut_out_tangles
-from recon_runner.targets import Targets
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -28,10 +28,10 @@ from scipy.spatial import cKDTree
 
 from recon_runner.camera import to_clip
 from recon_runner.control import StopToken
-from recon_runner.exposure import ROBUST_SCALE, fit_gains, robust_blend
 from recon_runner.mesh import Mesh, TexturedMesh
 from recon_runner.render import Renderer
-from recon_runner.targets import Targets
+from recon_runner.stages.exposure import ROBUST_SCALE, fit_gains, robust_blend
+from recon_runner.stages.targets import Targets
 
 FractionSink = Callable[[float, str], None]
 

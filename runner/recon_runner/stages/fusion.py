@@ -27,9 +27,9 @@ from scipy.sparse.csgraph import connected_components
 from skimage.measure import marching_cubes
 
 from recon_runner.camera import Camera, project
-from recon_runner.capture import Capture, View
 from recon_runner.control import StopToken
 from recon_runner.mesh import Mesh
+from recon_runner.stages.capture import Capture, View
 
 # Margin around the back-projected points, as a fraction of the box's longest side.
 BOX_MARGIN = 0.08

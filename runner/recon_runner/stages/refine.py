@@ -37,7 +37,7 @@ from recon_runner.camera import to_clip
 from recon_runner.control import StopToken
 from recon_runner.mesh import Mesh
 from recon_runner.render import Renderer
-from recon_runner.targets import Targets
+from recon_runner.stages.targets import Targets
 
 FractionSink = Callable[[float, str], None]
 

@@ -29,9 +29,9 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from recon_api.runner_params import RunnerParams
 from recon_api.storage_errors import describe
 
-from recon_runner.capture import read_layout_bytes
 from recon_runner.control import StopToken
 from recon_runner.errors import InvalidInputError, RunnerError, TransientError
+from recon_runner.stages.capture import read_layout_bytes
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import numpy.typing as npt
 import roma
 import torch
 
-from recon_runner.capture import Capture, View, back_project
-from recon_runner.icp import Surface, point_to_plane, rotation_degrees
 from recon_runner.mesh import Mesh
+from recon_runner.stages.capture import Capture, View, back_project
+from recon_runner.stages.icp import Surface, point_to_plane, rotation_degrees
 from recon_runner.surface_query import face_areas, face_normals
 
 Matrix = npt.NDArray[np.float64]

@@ -13,8 +13,8 @@ from recon_api.constants import ExitCode
 from recon_runner.config import DeviceUnavailableError, config_for
 from recon_runner.control import ProgressSink, StopToken, ignore_progress
 from recon_runner.errors import InvalidInputError, RunnerError
+from recon_runner.local.progress_bar import ProgressBar
 from recon_runner.pipeline import ReconResult, reconstruct
-from recon_runner.progress_bar import ProgressBar
 from recon_runner.signals import install_stop_handlers
 
 log = logging.getLogger(__name__)

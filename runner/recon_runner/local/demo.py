@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recon_api.constants import ExitCode
 
-from recon_runner.cli_run import add_reconstruction_arguments
+from recon_runner.local.run import add_reconstruction_arguments
 
 DEFAULT_OBJECT = "torus"
 
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recon_runner.accuracy import evaluate_textured
-    from recon_runner.local_run import run_locally
+    from recon_runner.evaluation.accuracy import evaluate_textured
+    from recon_runner.local.command import run_locally
     from recon_runner.synthetic.objects import make_object
     from recon_runner.synthetic.writer import write_capture
 

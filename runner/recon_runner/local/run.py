@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recon_runner.local_run import run_locally
+    from recon_runner.local.command import run_locally
 
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: not a directory", file=sys.stderr)

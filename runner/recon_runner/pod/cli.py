@@ -29,11 +29,9 @@ from recon_api.runner_params import (
 
 from recon_runner.control import StopToken
 from recon_runner.errors import InvalidInputError, RunnerError, StopRequested, TransientError
-from recon_runner.export import METRICS_NAME, PREVIEW_NAME, mesh_file_name
-from recon_runner.progress import ProgressLimiter
-from recon_runner.signals import install_stop_handlers
-from recon_runner.status_reporter import StatusReporter, kubernetes_api, status_patcher
-from recon_runner.storage import (
+from recon_runner.pod.progress import ProgressLimiter
+from recon_runner.pod.status_reporter import StatusReporter, kubernetes_api, status_patcher
+from recon_runner.pod.storage import (
     RetryPolicy,
     Storage,
     as_prefix,
@@ -42,6 +40,8 @@ from recon_runner.storage import (
     s3_url,
     upload_outputs,
 )
+from recon_runner.signals import install_stop_handlers
+from recon_runner.stages.export import METRICS_NAME, PREVIEW_NAME, mesh_file_name
 
 log = logging.getLogger("recon.runner")
 

@@ -22,7 +22,7 @@ import torch
 from scipy.ndimage import distance_transform_edt
 
 from recon_runner.camera import Camera, backproject_depth, clip_matrix, scene_near_far
-from recon_runner.capture import Capture, View
+from recon_runner.stages.capture import Capture, View
 
 
 @dataclass(frozen=True)
