@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from recon_api.constants import GROUP, PLURAL, VERSION
@@ -27,6 +28,14 @@ class StoredSecret:
 
     labels: dict[str, str]
     data: dict[str, str] = field(repr=False)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether the same request may well succeed if sent again: the API server unreachable,
+    slow (a timeout), overloaded (429) or failing (5xx), as opposed to a refusal."""
+    if isinstance(error, ApiException):
+        return error.status is None or error.status == 429 or error.status >= 500
+    return isinstance(error, urllib3.exceptions.HTTPError | OSError)
 
 
 class NotOwnedError(RuntimeError):

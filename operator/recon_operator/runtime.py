@@ -8,6 +8,7 @@ the request budget.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from recon_api.constants import Phase
 from recon_api.models import ReconJob
 
-from recon_operator.cluster import Cluster
+from recon_operator.cluster import Cluster, transient
 from recon_operator.events import EventPoster
 from recon_operator.lifecycle import Transition
 from recon_operator.metrics import Metrics
@@ -25,6 +26,11 @@ from recon_operator.registry import Known, Registry
 from recon_operator.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Pauses between attempts of a status write that failed transiently (about 15 s in all,
+# within which an API server restart or a burst of 429s is over).
+WRITE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 # Threads of the lane that queue-position writes take (see `Runtime.background`).
 BACKGROUND_WORKERS = 8
@@ -63,15 +69,26 @@ class Runtime:
         """Decide from the latest known status and apply, one write per job at a time: a
         conditions list decided from an older copy would undo another writer's condition
         (admission, queue positions, the Job's, the pod's and Kueue's Workload's events all
-        write the same job)."""
+        write the same job). A transient API failure is retried, decided afresh each time:
+        a Job's or pod's event is delivered once, so a write lost here (the pod's Running,
+        say) would never be made good by a later event."""
         lock = self._locks.setdefault(uid, asyncio.Lock())
         try:
             async with lock:
-                known = self.registry.get(uid)
-                if known is None:
-                    return None
-                applied = await self.apply(known.body, decide(known), background=background)
-                return applied or self.registry.get(uid)
+                for delay in (*WRITE_RETRY_DELAYS, None):
+                    known = self.registry.get(uid)
+                    if known is None:
+                        return None
+                    try:
+                        applied = await self.apply(known.body, decide(known), background=background)
+                    except Exception as e:
+                        if delay is None or not transient(e):
+                            raise
+                        log.warning("status write for %s failed (%s); retrying", uid, e)
+                        await asyncio.sleep(delay)
+                        continue
+                    return applied or self.registry.get(uid)
+                return None  # not reached: the last attempt returns or raises
         finally:
             if not lock.locked() and self._locks.get(uid) is lock:
                 del self._locks[uid]
