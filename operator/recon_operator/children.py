@@ -9,6 +9,7 @@ the admission is recorded; otherwise `Scheduled=False` would be lost for good.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from recon_operator import eviction, jobwatch, kueue
 from recon_operator.lifecycle import Transition
 from recon_operator.registry import Known
 from recon_operator.runtime import Runtime, utcnow
+
+log = logging.getLogger(__name__)
 
 JOB = "job"
 POD = "pod"
@@ -29,7 +32,18 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     """Bring the ReconJob's status in step with one event of its Job or pod. Each step is
     decided from the latest status under the job's write lock (`Runtime.write`)."""
     uid = known.job.uid
+    meta = body.get("metadata") or {}
+    log.debug(
+        "%s %s %s v%s: ReconJob %s reads %s",
+        kind,
+        meta.get("name"),
+        _summary(kind, body),
+        meta.get("resourceVersion"),
+        uid,
+        known.job.status.phase,
+    )
     if not rt.registry.current_child(uid, kind, body):
+        log.debug("%s %s v%s is stale", kind, meta.get("name"), meta.get("resourceVersion"))
         return  # a held event replayed after a newer one was followed
     seen_body = dict(body)
     if kind == JOB and kueue.handed_over(known.job):
@@ -54,6 +68,7 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     if known.job.status.phase == Phase.QUEUED:
         # The admission is being recorded, or Kueue has not admitted the job (yet, or again).
         if not _finished_pod(kind, body):
+            log.debug("%s %s held until %s is admitted", kind, meta.get("name"), uid)
             rt.registry.hold_early(uid, kind, body)
         return
     if kind == JOB:
@@ -63,6 +78,13 @@ async def follow(rt: Runtime, known: Known, kind: str, body: Mapping[str, Any]) 
     if job_name != known.job.status.job_name:
         return
     await rt.write(uid, lambda latest: jobwatch.from_pod(latest.job, seen_body, utcnow()))
+
+
+def _summary(kind: str, body: Mapping[str, Any]) -> str:
+    """What the event is about, for the debug log: a Job's suspension, a pod's phase."""
+    if kind == JOB:
+        return "suspended" if (body.get("spec") or {}).get("suspend") else "unsuspended"
+    return str((body.get("status") or {}).get("phase"))
 
 
 def _finished_pod(kind: str, body: Mapping[str, Any]) -> bool:
@@ -90,6 +112,7 @@ async def stopped_by_kueue(rt: Runtime, known: Known) -> None:
 async def replay_early(rt: Runtime, uid: str) -> None:
     """After the admission is recorded: the held Job event first, then the pod's."""
     held = rt.registry.take_early(uid)
+    log.debug("replaying %s held for %s", sorted(held), uid)
     for kind in (JOB, POD):
         body = held.get(kind)
         known = rt.registry.get(uid)

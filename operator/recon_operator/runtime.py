@@ -20,6 +20,7 @@ from recon_api.models import ReconJob
 
 from recon_operator.cluster import Cluster, transient
 from recon_operator.events import EventPoster
+from recon_operator.keyed_lock import KeyedLock
 from recon_operator.lifecycle import Transition
 from recon_operator.metrics import Metrics
 from recon_operator.registry import Known, Registry
@@ -58,7 +59,7 @@ class Runtime:
     )
 
     # One status decision-and-write per job at a time (see `write`).
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _locks: KeyedLock = field(default_factory=KeyedLock)
 
     def __post_init__(self) -> None:
         self.events = EventPoster(self.cluster)
@@ -72,26 +73,21 @@ class Runtime:
         write the same job). A transient API failure is retried, decided afresh each time:
         a Job's or pod's event is delivered once, so a write lost here (the pod's Running,
         say) would never be made good by a later event."""
-        lock = self._locks.setdefault(uid, asyncio.Lock())
-        try:
-            async with lock:
-                for delay in (*WRITE_RETRY_DELAYS, None):
-                    known = self.registry.get(uid)
-                    if known is None:
-                        return None
-                    try:
-                        applied = await self.apply(known.body, decide(known), background=background)
-                    except Exception as e:
-                        if delay is None or not transient(e):
-                            raise
-                        log.warning("status write for %s failed (%s); retrying", uid, e)
-                        await asyncio.sleep(delay)
-                        continue
-                    return applied or self.registry.get(uid)
-                return None  # not reached: the last attempt returns or raises
-        finally:
-            if not lock.locked() and self._locks.get(uid) is lock:
-                del self._locks[uid]
+        async with self._locks.hold(uid):
+            for delay in (*WRITE_RETRY_DELAYS, None):
+                known = self.registry.get(uid)
+                if known is None:
+                    return None
+                try:
+                    applied = await self.apply(known.body, decide(known), background=background)
+                except Exception as e:
+                    if delay is None or not transient(e):
+                        raise
+                    log.warning("status write for %s failed (%s); retrying", uid, e)
+                    await asyncio.sleep(delay)
+                    continue
+                return applied or self.registry.get(uid)
+            return None  # not reached: the last attempt returns or raises
 
     def wake(self) -> None:
         """Ask the admission loop for a pass (a slot may be free, the queue has moved)."""
