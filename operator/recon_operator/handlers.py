@@ -180,13 +180,18 @@ async def cancel_annotation(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo
 
 async def stop_work(rt: Runtime, known: Known) -> None:
     """Delete the Job (its name is deterministic, so also one being created right now) and
-    wait until its pods are gone, so no runner writes after the outputs are cleaned."""
+    wait until it and its pods are gone, so no runner writes after the outputs are cleaned."""
     ns = known.job.metadata["namespace"]
     name = jobspec.child_name(known.job.metadata["name"])
     await rt.call(rt.cluster.delete_job, ns, name)
     selector = f"{jobspec.UID_LABEL}={known.job.uid}"
     deadline = time.monotonic() + STOP_TIMEOUT
-    while await rt.call(rt.cluster.pods_left, ns, selector):
+    # Both the Job and its pods: a pod the Job controller was creating as the deletion began
+    # is not listed yet, but the foreground deletion keeps the Job until that pod is gone too.
+    while True:
+        job_gone = await rt.call(rt.cluster.job_gone, ns, name)
+        if job_gone and not await rt.call(rt.cluster.pods_left, ns, selector):
+            break
         if time.monotonic() > deadline:
             log.warning("pods of %s/%s still present after %.0fs", ns, name, STOP_TIMEOUT)
             return

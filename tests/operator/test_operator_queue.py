@@ -104,7 +104,10 @@ def test_operator_killed_mid_job_comes_back_without_a_second_job(stack, operator
     ns = operator.namespace
     captures.upload(stack.minio_client(), BUCKET, "crash/sleep8/", captures.files(6))
     apply(stack, ns, reconjob_manifest("crash", "crash/sleep8/"))
-    wait_for(lambda: status(stack, ns, "crash").get("phase") == "Running", 30)
+    # Killed once the admission is recorded in full: its status and its Event. (A kill
+    # between the two loses the Event, which is posted after the status write.)
+    wait_for(lambda: "Admitted" in [e["reason"] for e in events(stack, ns, "crash")], 30)
+    assert status(stack, ns, "crash").get("phase") == "Running"
     operator.kill()
     # while it is down: another job arrives, and the first one's runner keeps going
     apply(stack, ns, reconjob_manifest("while-down", "crash/sleep8/"))
