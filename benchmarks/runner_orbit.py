@@ -18,7 +18,8 @@ writes it (`recon_runner.synthetic.PHONE` and `PHONE_NOISE`, as in `runner_phone
 every written pose off by 0.25-0.5 degrees and 2.5-5 mm (the true poses render), depth at
 a quarter of the colour resolution with noise, stored nearest-upsampled, Lambert and
 specular lighting with a per-view exposure gain, JPEG colour without alpha. The visible
-fraction is always that of a clean render of the rig.
+fraction is always that of a clean render of the rig. The pixels are ray-cast by Embree
+(`--renderer raycast`, the default; `raster` for the project's rasterizer).
 
     .venv/bin/python benchmarks/runner_orbit.py --jobs 5 --samples 30000 \
         --output docs/bench-runner-orbit.txt
@@ -45,7 +46,14 @@ from subprocess import PIPE
 from typing import Any
 
 import numpy as np
-from side_by_side import checked, measured, open3d_tsdf, report_to
+from side_by_side import (
+    add_renderer_argument,
+    checked,
+    measured,
+    open3d_tsdf,
+    report_to,
+    view_renderer,
+)
 
 METHODS = ("open3d", "standard", "closeHoles")
 FAMILIES = ("clean", "noisy", "phone")
@@ -79,20 +87,25 @@ def orbit_rig(obj: Any, views: int, size: int) -> list[Any]:
     return cameras
 
 
-def write_orbit_capture(name: str, root: Path, views: int, size: int, family: str) -> float:
-    """The capture of depth family `family` under `root`; returns the fraction of the true
-    surface some view sees, from a clean render of the rig whatever the family."""
+def write_orbit_capture(
+    name: str, root: Path, views: int, size: int, family: str, renderer: str = "raycast"
+) -> float:
+    """The capture of depth family `family` under `root`, its pixels drawn by `renderer`
+    (`side_by_side.view_renderer`); returns the fraction of the true surface some view
+    sees, from a clean render of the rig whatever the family."""
     from recon_runner.synthetic import PHONE, PHONE_NOISE
     from recon_runner.synthetic.objects import make_object
-    from recon_runner.synthetic.views import DepthNoise, RenderedView, render_views
+    from recon_runner.synthetic.views import DepthNoise, RenderedView
     from recon_runner.synthetic.writer import write_capture, write_views
 
     obj = make_object(name)
     cameras = orbit_rig(obj, views, size)
-    rendered = render_views(obj, cameras)
+    render = view_renderer(renderer)
+    rendered = render(obj, cameras, None)
     visible = _visible_fraction(obj, rendered)
     if family == "phone":
-        write_capture(obj, root, views, size, size, noise=PHONE_NOISE, style=PHONE, cameras=cameras)
+        style = {"noise": PHONE_NOISE, "style": PHONE, "cameras": cameras, "render": render}
+        write_capture(obj, root, views, size, size, **style)
         return visible
     if family == "noisy":
         noise = DepthNoise()
@@ -272,7 +285,9 @@ def _child(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "capture"
-        visible = write_orbit_capture(args.object, capture, args.views, args.size, args.family)
+        visible = write_orbit_capture(
+            args.object, capture, args.views, args.size, args.family, args.renderer
+        )
         for method in args.methods.split(","):
             record = run_one(method, args.object, capture, args.samples)
             record.update(depth=args.family, visible_fraction=round(visible, 4))
@@ -287,6 +302,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     objects = args.objects.split(",") if args.objects else list(OBJECT_NAMES)
     todo = [(name, family) for name in objects for family in args.depth.split(",")]
     out(f"load average at start: {os.getloadavg()}; cpu count: {os.cpu_count()}")
+    out(f"captures drawn by: {args.renderer}")
     out(
         f"rig: {args.views} views at {args.size}x{args.size}, elevations "
         f"{ELEVATIONS_DEGREES} deg; {args.jobs} objects at a time, one thread each"
@@ -311,7 +327,7 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             command = [
                 sys.executable, __file__, "--child", "--object", name, "--family", family,
                 "--methods", args.methods, "--views", str(args.views), "--size", str(args.size),
-                "--samples", str(args.samples),
+                "--samples", str(args.samples), "--renderer", args.renderer,
             ]  # fmt: skip
             running.append(
                 (name, family, subprocess.Popen(command, stdout=PIPE, stderr=PIPE, text=True))
@@ -344,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=1, help="objects run at a time")
+    add_renderer_argument(parser)
     parser.add_argument("--output", type=Path, help="also write everything to this file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--object", help=argparse.SUPPRESS)

@@ -5,14 +5,15 @@ phone captures it (`recon_runner.synthetic.PHONE` and `PHONE_NOISE`): every writ
 off by 0.25-0.5 degrees and 2.5-5 mm (the true poses render), depth at a quarter of the
 colour resolution with a few millimetres of noise, stored nearest-upsampled, Lambert
 shading with a moving specular highlight and a per-view exposure and white-balance gain,
-JPEG colour without alpha. Open3D 0.19 (the setting of `side_by_side`) and the runner's
-presets reconstruct it, each in its own process, measured against the true object:
-Chamfer-L1, F-score@1%, normal consistency, colour PSNR against the object's
-view-independent appearance (the albedo under the capture's Lambert light: a texture can
-hold that, not a highlight that moves with the viewer, nor one view's exposure), wall and
-CPU seconds, peak resident memory, and for the runner the mean pose error of the views
-against the true poses before and after its pose refinement (rotation in degrees, camera
-centre in millimetres).
+JPEG colour without alpha. The pixels are ray-cast by Embree (`--renderer raycast`, the
+default; `raster` for the project's rasterizer), then stored the phone's way. Open3D 0.19
+(the setting of `side_by_side`) and the runner's presets reconstruct it, each in its own
+process, measured against the true object: Chamfer-L1, F-score@1%, normal consistency,
+colour PSNR against the object's view-independent appearance (the albedo under the
+capture's Lambert light: a texture can hold that, not a highlight that moves with the
+viewer, nor one view's exposure), wall and CPU seconds, peak resident memory, and for the
+runner the mean pose error of the views against the true poses before and after its pose
+refinement (rotation in degrees, camera centre in millimetres).
 
     .venv/bin/python benchmarks/runner_phone.py --output docs/bench-runner-phone.txt
 """
@@ -27,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
+from side_by_side import (
+    add_renderer_argument,
+    benchmark_arguments,
+    checked,
+    compare,
+    report_to,
+    run_method,
+    view_renderer,
+)
 
 METHODS = ("open3d", "draft", "standard")
 VIEWS, SIZE = 6, 256
@@ -96,15 +105,27 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     return record
 
 
-def write_captures(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
-    from recon_runner.synthetic import PHONE, PHONE_NOISE, make_object, write_capture
+def capture_writer(
+    renderer: str,
+) -> Callable[[Path, list[str]], list[tuple[str, dict[str, str], Path]]]:
+    """The phone captures of each object, their pixels drawn by `renderer`
+    (`side_by_side.view_renderer`) and stored the phone's way by the project's writer."""
 
-    paths: list[tuple[str, dict[str, str], Path]] = []
-    for name in objects:
-        path = root / f"{name}-phone"
-        write_capture(make_object(name), path, VIEWS, SIZE, SIZE, noise=PHONE_NOISE, style=PHONE)
-        paths.append((name, {}, path))
-    return paths
+    def write(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
+        from recon_runner.synthetic import PHONE, PHONE_NOISE, make_object, write_capture
+
+        render = view_renderer(renderer)
+        paths: list[tuple[str, dict[str, str], Path]] = []
+        for name in objects:
+            path = root / f"{name}-phone"
+            obj = make_object(name)
+            write_capture(
+                obj, path, VIEWS, SIZE, SIZE, noise=PHONE_NOISE, style=PHONE, render=render
+            )
+            paths.append((name, {}, path))
+        return paths
+
+    return write
 
 
 HEADER = (
@@ -149,14 +170,18 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_arguments(__doc__.splitlines()[0], METHODS)
+    add_renderer_argument(parser)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_one(args.method, args.object, Path(args.capture), args.samples)))
         return 0
-    return report_to(
-        args.output,
-        lambda out: compare(__file__, args, out, write_captures, HEADER, row, verdicts, "targets:"),
-    )
+
+    def body(out: Callable[[str], None]) -> int:
+        out(f"captures drawn by: {args.renderer}")
+        writer = capture_writer(args.renderer)
+        return compare(__file__, args, out, writer, HEADER, row, verdicts, "targets:")
+
+    return report_to(args.output, body)
 
 
 if __name__ == "__main__":

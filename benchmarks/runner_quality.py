@@ -24,10 +24,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# The repository root, for the ray caster the tests use too (tests/support).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from side_by_side import benchmark_arguments, checked, compare, report_to, run_method
+from side_by_side import (
+    add_renderer_argument,
+    benchmark_arguments,
+    checked,
+    compare,
+    report_to,
+    run_method,
+)
 
 METHODS = ("open3d", "draft", "standard")
 
@@ -53,10 +57,9 @@ def _child(args: argparse.Namespace) -> int:
 def _capture_writer(
     renderer: str,
 ) -> Callable[[Path, list[str]], list[tuple[str, dict[str, str], Path]]]:
-    """The captures of each object, clean and with noisy depth, as `renderer` draws them:
-    ``raycast`` (Embree through trimesh, tests/support/raycast_capture.py: no code shared
-    with the runner's rasterizer, so a convention error common to rendering and refining
-    cannot cancel out) or ``raster`` (the project's own synthetic writer)."""
+    """The captures of each object, clean and with noisy depth, as `renderer` draws them
+    (`side_by_side.add_renderer_argument`); the ray-cast ones are written by the ray
+    caster's own writer, so neither pixels nor files share code with the runner."""
 
     def write(root: Path, objects: list[str]) -> list[tuple[str, dict[str, str], Path]]:
         from recon_runner.synthetic.objects import make_object
@@ -129,12 +132,7 @@ def _verdicts(results: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_arguments(__doc__.splitlines()[0], METHODS)
-    parser.add_argument(
-        "--renderer",
-        choices=("raycast", "raster"),
-        default="raycast",
-        help="who draws the captures (default: the independent Embree ray caster)",
-    )
+    add_renderer_argument(parser)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args)

@@ -3,18 +3,23 @@ accuracy sampling that survives an unlucky sample, one method's timed run (run_m
 each run in a child process of its own (compare), and how results, verdicts and the
 command line are reported.
 
-Imported by `runner_quality.py` (all-around rig) and `runner_orbit.py` (orbit rig whose
-bottom no view sees), so both compare against the same Open3D setting: a voxel of 1/256 of
-the capture's bounding-box diagonal with a 4-voxel truncation, which already gives Open3D
-sub-millimetre Chamfer on these objects. Open3D is the `bench` extra.
+Imported by `runner_quality.py` (all-around rig), `runner_phone.py` (phone-style) and
+`runner_orbit.py` (orbit rig whose bottom no view sees), so all compare against the same
+Open3D setting: a voxel of 1/256 of the capture's bounding-box diagonal with a 4-voxel
+truncation, which already gives Open3D sub-millimetre Chamfer on these objects. Open3D is
+the `bench` extra.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# The repository root, for the ray caster the tests use too (tests/support).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OPEN3D_VOXELS_PER_DIAGONAL = 256
 OPEN3D_TRUNCATION_VOXELS = 4.0
@@ -216,6 +221,33 @@ def compare(
 def checked(checks: list[tuple[str, bool]]) -> str:
     """Each target and whether it is met: "label: yes, label: NO"."""
     return ", ".join(f"{label}: {'yes' if ok else 'NO'}" for label, ok in checks)
+
+
+RENDERERS = ("raycast", "raster")
+
+
+def add_renderer_argument(parser: Any) -> None:
+    """`--renderer`: who draws the captures. ``raycast`` (default): Embree through trimesh
+    (tests/support/raycast_capture.py), sharing no code with the runner's rasterizer, so a
+    convention error common to rendering and refining cannot cancel out; ``raster``: the
+    project's own renderer, as the figures before the ray caster were made."""
+    parser.add_argument(
+        "--renderer",
+        choices=RENDERERS,
+        default="raycast",
+        help="who draws the captures (default: the independent Embree ray caster)",
+    )
+
+
+def view_renderer(name: str) -> Any:
+    """The `write_capture(render=...)` of `--renderer` `name`."""
+    if name == "raycast":
+        from tests.support.raycast_capture import raycast_views
+
+        return raycast_views
+    from recon_runner.synthetic.views import render_views
+
+    return render_views
 
 
 def benchmark_arguments(description: str, methods: tuple[str, ...]) -> Any:

@@ -12,6 +12,7 @@ with the viewpoint (what one view sees as a highlight, the others do not).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -125,11 +126,20 @@ def orbit_cameras(
     return cameras
 
 
+class ViewRenderer(Protocol):
+    """Colour, mask and z-depth of an object from each camera, colour lit by `lighting`
+    when given (`render_views` is the project's; tests pass an independent one)."""
+
+    def __call__(
+        self, obj: SyntheticObject, cameras: list[Camera], lighting: Lighting | None, /
+    ) -> list[RenderedView]: ...
+
+
 def render_views(
     obj: SyntheticObject,
     cameras: list[Camera],
-    renderer: Renderer | None = None,
     lighting: Lighting | None = None,
+    renderer: Renderer | None = None,
 ) -> list[RenderedView]:
     """Colour, mask and z-depth of the object from each camera, row 0 at the top; the
     colour is the albedo, or the albedo lit by `lighting`."""

@@ -27,6 +27,7 @@ from recon_runner.synthetic.views import (
     DepthNoise,
     Lighting,
     RenderedView,
+    ViewRenderer,
     orbit_cameras,
     render_views,
 )
@@ -227,22 +228,26 @@ def write_capture(
     depth_unit: float | None = None,
     style: CaptureStyle = IDEAL,
     cameras: list[Camera] | None = None,
+    render: ViewRenderer = render_views,
 ) -> list[RenderedView]:
     """Render `obj` from an orbit of cameras and write the capture under `root`.
 
     `cameras`: the true cameras to render from, all `width` x `height` (`views` is then
-    not used); default `orbit_cameras(obj, views, width, height)`. Returns the
+    not used); default `orbit_cameras(obj, views, width, height)`. `render`: what makes
+    the pixels, default the project's rasterizer; a test or benchmark passes an
+    independent one so that a convention shared with the reconstruction cannot cancel
+    out. Returns the
     views as written (noise applied; depth at the depth resolution), for callers that
     compare against them."""
     if cameras is None:
         cameras = orbit_cameras(obj, views, width, height)
     elif any((c.width, c.height) != (width, height) for c in cameras):
         raise ValueError(f"cameras must all be {width}x{height}")
-    rendered = render_views(obj, cameras, lighting=style.lighting)
+    rendered = render(obj, cameras, style.lighting)
     depth_views = rendered
     k = max(style.depth_scale, style.depth_blocks)
     if k > 1:
-        depth_views = render_views(obj, [c.resized(width // k, height // k) for c in cameras])
+        depth_views = render(obj, [c.resized(width // k, height // k) for c in cameras], None)
     if noise is not None:
         depth_views = [
             RenderedView(v.camera, v.rgba, noise.apply(v.depth, i))
