@@ -50,13 +50,19 @@ def job_objects(stack: StackHandle, ns: str, name: str) -> list[dict[str, Any]]:
     return [j for j in jobs(stack, ns) if j["metadata"]["name"] == f"{name}-recon"]
 
 
-def assert_ran_once(stack: StackHandle, ns: str, name: str) -> dict[str, Any]:
+def assert_ran_once(
+    stack: StackHandle, ns: str, name: str, admitted_events: tuple[int, ...] = (1,)
+) -> dict[str, Any]:
+    """Succeeded from one attempt and one Job. `admitted_events`: the counts of `Admitted`
+    Events allowed; (0, 1) where a kill may land between the status write that records the
+    admission and the Event that tells of it (an Event is posted after its status write, so
+    a kill there loses it; the status condition is the record, and it is never doubled)."""
     st = status(stack, ns, name)
     assert st["phase"] == "Succeeded", st
     assert st["attempts"] == 1 and st["progress"]["percent"] == 100, st
     assert st["outputs"]["mesh"].endswith("/mesh.glb")
     assert len(job_objects(stack, ns, name)) == 1
-    assert reasons(stack, ns, name).count("Admitted") == 1
+    assert reasons(stack, ns, name).count("Admitted") in admitted_events
     assert reasons(stack, ns, name).count("Succeeded") == 1
     return st
 
@@ -184,7 +190,10 @@ def test_killed_as_the_job_is_created(stack: StackHandle, killed: OperatorProces
         stack.kubectl(
             "wait", "--for=condition=Succeeded", f"reconjob/{name}", "-n", ns, "--timeout=90s"
         )
-        assert_ran_once(stack, ns, name)
+        # Killed before the admission was recorded, the restarted operator records it and
+        # tells of it once; killed later, between the status write and its Event, the Event
+        # went with the operator (that try then does not count, below).
+        assert_ran_once(stack, ns, name, (1,) if before_admission else (0, 1))
         (job,) = job_objects(stack, ns, name)
         assert job["metadata"]["uid"] == seen["uid"], "the Job from before the kill was kept"
         if before_admission:
