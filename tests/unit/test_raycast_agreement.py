@@ -16,8 +16,6 @@ from recon_runner.synthetic.views import Lighting
 
 from tests.support.raycast_capture import raycast_views
 
-pytest.importorskip("embreex", reason="the ray caster needs embreex (the dev extra)")
-
 
 def _cameras(obj) -> list[Camera]:
     lo, hi = obj.bounds
