@@ -5,12 +5,13 @@ objects of `runner_quality.py`: `--views` cameras (default 8) evenly in azimuth 
 and 40 degrees of elevation in turn, all looking down, 256x256, so the underside is never
 seen. For each object it runs Open3D 0.19's TSDF fusion (the setting of `side_by_side`),
 the runner's `standard` preset with default settings (unobserved surface removed) and
-`standard` with closeHoles, and measures against the whole true object: Chamfer-L1,
-precision, recall and F-score at 1% of the diagonal. For the runner it adds the observed
-and filled fractions from metrics.json, how far the mesh reaches below the lowest observed
-point (a fusion voxel is the tolerance), and for closeHoles whether the mesh is watertight
-(trimesh's `is_watertight`, UV seams welded) and how many faces Open3D's self-intersection
-test finds crossing another face where one of the two is fill.
+`standard` with closeHoles, and measures against the whole true object (the runner's
+written mesh.glb as trimesh reads it): Chamfer-L1, precision, recall and F-score at 1% of
+the diagonal. For the runner it adds the observed and filled fractions from metrics.json,
+how far the mesh reaches below the lowest observed point (a fusion voxel is the
+tolerance), and for closeHoles whether the mesh is watertight (trimesh's `is_watertight`,
+UV seams welded) and how many faces Open3D's self-intersection test finds crossing
+another face where one of the two is fill.
 
 `--depth` picks the capture families: `clean` (ideal depth and colour), `noisy` (the same
 with `DepthNoise`'s Gaussian depth noise) and `phone`, the rig written as a handheld phone
@@ -172,6 +173,25 @@ def _fill_crossings(vertices: Any, faces: Any, filled: Any) -> int:
     return len(np.unique(subset[pairs[involved]]))
 
 
+def _fill_flags(written: Any, pipeline_mesh: Any) -> Any:
+    """Which faces of the written GLB are fill. The GLB keeps the observed faces as its first
+    primitive and the fill as its second (`export.glb_bytes`), which trimesh concatenates;
+    the pipeline's mesh says which faces are which, so the written faces are checked corner
+    by corner against the pipeline's in that order, and a reordering export cannot mislabel
+    faces silently."""
+    if written is None:
+        raise RuntimeError("mesh.glb holds no mesh")
+    filled = np.asarray(pipeline_mesh.filled, dtype=bool)
+    order = np.concatenate([np.flatnonzero(~filled), np.flatnonzero(filled)])
+    expected = pipeline_mesh.vertices[pipeline_mesh.faces[order]]
+    same = len(written.faces) == len(order) and np.allclose(
+        written.vertices[written.faces], expected, atol=1e-6
+    )
+    if not same:
+        raise RuntimeError("mesh.glb's faces are not the pipeline's observed then filled ones")
+    return filled[order]
+
+
 def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, Any]:
     from recon_runner.evaluation.accuracy import evaluate, evaluate_textured, vertex_colour
     from recon_runner.stages.capture import load_capture
@@ -191,15 +211,19 @@ def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, An
         )  # fmt: skip
     else:
         import trimesh
+        from recon_cli.cluster_demo.outputs import load_glb
         from recon_runner.config import config_for
         from recon_runner.control import ignore_progress
         from recon_runner.pipeline import reconstruct
+        from recon_runner.stages.export import GLB_NAME
 
         config = config_for("standard", device="cpu", close_holes=method == "closeHoles")
         with tempfile.TemporaryDirectory() as out:
             result = reconstruct(capture, Path(out), config, ignore_progress)
-        seconds = time.perf_counter() - wall
-        mesh = result.mesh
+            seconds = time.perf_counter() - wall
+            # Measured as a user gets it: the written GLB read back by trimesh.
+            mesh = load_glb(Path(out) / GLB_NAME)
+        filled = _fill_flags(mesh, result.mesh)
         accuracy = measured(
             lambda seed: evaluate_textured(obj.mesh, obj.true_colour, mesh, samples, seed)
         )
@@ -214,7 +238,7 @@ def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, An
                 max(0.0, lowest_seen - float(mesh.vertices[:, 2].min())) * 1000, 3
             ),
             watertight=bool(trimesh.Trimesh(welded_v, welded_f, process=False).is_watertight),
-            fill_crossing_faces=_fill_crossings(welded_v, welded_f, mesh.filled)
+            fill_crossing_faces=_fill_crossings(welded_v, welded_f, filled)
             if method == "closeHoles"
             else None,
         )
