@@ -40,7 +40,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import PIPE
@@ -50,9 +49,8 @@ import numpy as np
 from side_by_side import (
     add_renderer_argument,
     checked,
-    measured,
-    open3d_tsdf,
     report_to,
+    run_method,
     view_renderer,
 )
 
@@ -179,8 +177,6 @@ def _fill_flags(written: Any, pipeline_mesh: Any) -> Any:
     the pipeline's mesh says which faces are which, so the written faces are checked corner
     by corner against the pipeline's in that order, and a reordering export cannot mislabel
     faces silently."""
-    if written is None:
-        raise RuntimeError("mesh.glb holds no mesh")
     filled = np.asarray(pipeline_mesh.filled, dtype=bool)
     order = np.concatenate([np.flatnonzero(~filled), np.flatnonzero(filled)])
     expected = pipeline_mesh.vertices[pipeline_mesh.faces[order]]
@@ -193,41 +189,18 @@ def _fill_flags(written: Any, pipeline_mesh: Any) -> Any:
 
 
 def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, Any]:
-    from recon_runner.evaluation.accuracy import evaluate, evaluate_textured, vertex_colour
+    import trimesh
     from recon_runner.stages.capture import load_capture
     from recon_runner.synthetic.objects import make_object
 
     obj = make_object(name)
-    wall = time.perf_counter()
-    record: dict[str, Any] = {"method": method, "object": name}
-    if method == "open3d":
-        vertices, faces, colours = open3d_tsdf(capture)
-        seconds = time.perf_counter() - wall
-        accuracy = measured(
-            lambda seed: evaluate(
-                obj.mesh, vertices, faces, obj.true_colour, vertex_colour(faces, colours),
-                samples, seed,
-            )
-        )  # fmt: skip
-    else:
-        import trimesh
-        from recon_cli.cluster_demo.outputs import load_glb
-        from recon_runner.config import config_for
-        from recon_runner.control import ignore_progress
-        from recon_runner.pipeline import reconstruct
-        from recon_runner.stages.export import GLB_NAME
-
-        config = config_for("standard", device="cpu", close_holes=method == "closeHoles")
-        with tempfile.TemporaryDirectory() as out:
-            result = reconstruct(capture, Path(out), config, ignore_progress)
-            seconds = time.perf_counter() - wall
-            # Measured as a user gets it: the written GLB read back by trimesh.
-            mesh = load_glb(Path(out) / GLB_NAME)
+    preset = "open3d" if method == "open3d" else "standard"
+    fields, result, mesh = run_method(
+        preset, capture, obj.mesh, obj.true_colour, samples, close_holes=method == "closeHoles"
+    )
+    record: dict[str, Any] = {"method": method, "object": name, **fields}
+    if result is not None:
         filled = _fill_flags(mesh, result.mesh)
-        accuracy = measured(
-            lambda seed: evaluate_textured(obj.mesh, obj.true_colour, mesh, samples, seed)
-        )
-        faces = mesh.faces
         lowest_seen = float(load_capture(capture).points()[:, 2].min())
         welded_v, welded_f = _welded(mesh.vertices, mesh.faces)
         record.update(
@@ -242,15 +215,6 @@ def run_one(method: str, name: str, capture: Path, samples: int) -> dict[str, An
             if method == "closeHoles"
             else None,
         )
-    record.update(
-        seconds=round(seconds, 2),
-        faces=len(faces),
-        chamfer_l1=accuracy.chamfer_l1,
-        chamfer_l1_ratio=accuracy.chamfer_l1_ratio,
-        precision=accuracy.precision,
-        recall=accuracy.recall,
-        fscore=accuracy.fscore,
-    )
     return record
 
 

@@ -95,7 +95,7 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
     record: dict[str, Any] = {}
     before = pose_errors(true, given, local)
     record["pose_deg_before"], record["pose_mm_before"], record["surface_mm_before"] = before
-    fields, result = run_method(method, capture_dir, obj.mesh, true_colour, samples)
+    fields, result, _ = run_method(method, capture_dir, obj.mesh, true_colour, samples)
     if result is not None:
         corrected = [np.asarray(c.transform_matrix) for c in result.metrics.pose_corrections]
         after = pose_errors(true, corrected, local)

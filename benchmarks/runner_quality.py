@@ -43,7 +43,7 @@ def run_one(method: str, object_name: str, capture_dir: Path, samples: int) -> d
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     obj = make_object(object_name)
-    fields, result = run_method(method, capture_dir, obj.mesh, obj.true_colour, samples)
+    fields, result, _ = run_method(method, capture_dir, obj.mesh, obj.true_colour, samples)
     stages = result.metrics.seconds if result is not None else {}
     return {"method": method, "object": object_name, **fields, "stage_seconds": stages}
 

@@ -74,12 +74,19 @@ def measured(evaluate_with_seed: Callable[[int], Any]) -> Any:
 
 
 def run_method(
-    method: str, capture_dir: Path, mesh: Any, true_colour: Any, samples: int
-) -> tuple[dict[str, Any], Any]:
+    method: str,
+    capture_dir: Path,
+    mesh: Any,
+    true_colour: Any,
+    samples: int,
+    *,
+    close_holes: bool = False,
+) -> tuple[dict[str, Any], Any, Any]:
     """One reconstruction of the capture, by Open3D's TSDF fusion (``open3d``) or the
-    runner's pipeline at that preset, on the CPU: its wall and CPU seconds, peak RSS, face
-    count and accuracy against ``mesh`` and ``true_colour`` (the runner's measured from its
-    mesh.glb as trimesh reads it); and the pipeline's result (None for Open3D)."""
+    runner's pipeline at that preset (with closeHoles if asked), on the CPU: its wall and
+    CPU seconds, peak RSS, face count and accuracy against ``mesh`` and ``true_colour`` (the
+    runner's measured from its mesh.glb as trimesh reads it); the pipeline's result and that
+    written mesh (both None for Open3D)."""
     import resource
     import tempfile
     import time
@@ -88,6 +95,7 @@ def run_method(
 
     wall, cpu = time.perf_counter(), time.process_time()
     result: Any = None
+    written: Any = None
     if method == "open3d":
         vertices, faces, colours = open3d_tsdf(capture_dir)
         seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
@@ -106,7 +114,10 @@ def run_method(
 
         with tempfile.TemporaryDirectory() as out:
             result = reconstruct(
-                capture_dir, Path(out), config_for(method, device="cpu"), ignore_progress
+                capture_dir,
+                Path(out),
+                config_for(method, device="cpu", close_holes=close_holes),
+                ignore_progress,
             )
             seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
             # What a user gets, the written GLB, read back by trimesh (not the runner's
@@ -126,7 +137,7 @@ def run_method(
         "faces": face_count,
         **{k: v for k, v in accuracy.as_dict().items() if v is not None},
     }
-    return fields, result
+    return fields, result, written
 
 
 def report_to(output: Path | None, body: Callable[[Callable[[str], None]], int]) -> int:
