@@ -106,9 +106,21 @@ class Admission:
                 continue
             if await self.launch(known, kueue_queue=queue_name) is Launch.FAILED:
                 sleep = min(sleep, RETRY_FIRST * 2 ** min(self._failures, 4))
-        for entry in plan.admit:
-            known = self.rt.registry.get(entry.uid)
-            if known is None or self.rt.registry.cancelling(entry.uid):
+        # One job at a time, the queue read afresh before each: a launch takes a while
+        # (seconds on a loaded API server), and a job queued meanwhile may belong ahead of
+        # the ones this pass saw when it began.
+        passed: set[str] = set()
+        while (
+            front := queue.next_admission(
+                self.rt.registry.entries(),
+                self.rt.settings.max_running_jobs,
+                self.rt.settings.kueue_default_queue,
+                passed,
+            )
+        ) is not None:
+            passed.add(front.uid)
+            known = self.rt.registry.get(front.uid)
+            if known is None or self.rt.registry.cancelling(front.uid):
                 continue
             if known.body["metadata"].get("deletionTimestamp"):
                 continue  # being deleted (with its namespace, perhaps): never started

@@ -13,7 +13,7 @@ queued jobs: they are the ones that claim a place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recon_api.constants import Phase
@@ -86,6 +86,19 @@ def plan(entries: Sequence[Entry], max_running: int, default_queue: str = "") ->
         if e.phase == Phase.QUEUED and name and not e.kueue_handed_over:
             hand_over.append((e, name))
     return Plan(admit=admit, positions=positions, hand_over=hand_over)
+
+
+def next_admission(
+    entries: Sequence[Entry], max_running: int, default_queue: str, passed: Collection[str]
+) -> Entry | None:
+    """The job to admit now, if a slot is free: the front of the queue, leaving out the
+    jobs a pass already tried (``passed``: skipped ones stay queued). Asked again after
+    every launch, because a launch takes a while and a job queued meanwhile may belong
+    ahead of the ones the pass saw when it began."""
+    queue = [e for e in ordered(entries, default_queue) if e.uid not in passed]
+    if not queue or running_count(entries) >= max_running:
+        return None
+    return queue[0]
 
 
 def recorded_positions(entries: Iterable[Entry], default_queue: str = "") -> dict[str, int | None]:

@@ -14,6 +14,7 @@ from recon_operator.queue import (
     Entry,
     PositionWrite,
     distinct_writes,
+    next_admission,
     ordered,
     plan,
     position_message,
@@ -78,6 +79,20 @@ def test_no_admission_when_all_slots_are_taken() -> None:
     result = plan(jobs, max_running=2)
     assert result.admit == []
     assert result.positions == {"uid-q": 1}
+
+
+def test_next_admission_is_the_front_of_the_queue_not_yet_tried() -> None:
+    jobs = [
+        entry("running", phase=Phase.RUNNING),
+        entry("p0", 0, "2025-01-01T12:00:01Z"),
+        entry("p9", 9, "2025-01-01T12:00:04Z"),
+    ]
+    front = next_admission(jobs, 2, "", passed=set())
+    assert front is not None and front.name == "p9"
+    behind = next_admission(jobs, 2, "", passed={"uid-p9"})
+    assert behind is not None and behind.name == "p0"
+    assert next_admission(jobs, 2, "", passed={"uid-p9", "uid-p0"}) is None
+    assert next_admission(jobs, 1, "", passed=set()) is None, "no free slot"
 
 
 def test_only_moved_jobs_are_written() -> None:
