@@ -17,9 +17,19 @@ import trimesh
 from recon_runner.camera import camera_from_fov, look_at
 from recon_runner.config import ReconConfig, config_for
 from recon_runner.control import ignore_progress
+from recon_runner.mesh import Mesh
 from recon_runner.pipeline import ReconResult, reconstruct
 from recon_runner.stages.capture import load_capture
-from recon_runner.stages.observed import agreeing_faces, agreeing_vertices
+from recon_runner.stages.observed import (
+    AGREEMENT_VOXELS,
+    MAX_AGREEMENT_VOXELS,
+    agreeing_faces,
+    agreeing_vertices,
+    agreement_tolerance,
+    depth_slope,
+    readings_on_faces,
+)
+from recon_runner.stages.targets import Targets
 from recon_runner.synthetic.objects import sphere_object
 from recon_runner.synthetic.views import render_views
 from recon_runner.synthetic.writer import write_views
@@ -52,6 +62,82 @@ def test_a_vertex_counts_where_it_lands_on_a_reading_of_its_own_depth() -> None:
         ]
     )
     assert agreeing_vertices(clip, measured, tolerance=0.05).tolist() == [True, False, False, False]
+
+
+def test_the_slope_is_the_depth_change_per_pixel_and_a_depth_edge_is_no_slope() -> None:
+    cols = torch.arange(8, dtype=torch.float32)
+    rendered = (1.0 + 0.01 * cols).repeat(6, 1)  # a plane leaning away along the rows
+    rendered[:, 5:] += 0.5  # another surface, half a metre behind, from column 5 on
+    face_ids = torch.ones(6, 8)
+    slope = depth_slope(face_ids, rendered)
+    # 1 cm a pixel everywhere, at the edge too (each side has a neighbour on its own
+    # surface) and in the first and last columns (one neighbour, not wrapped around).
+    assert torch.allclose(slope, torch.full((6, 8), 0.01), atol=1e-6)
+    face_ids[:, 6] = 0  # a pixel between two background pixels has no slope to measure
+    face_ids[:, 4] = 0
+    assert torch.all(depth_slope(face_ids, rendered)[:, 5] == 0)
+
+
+def test_a_slanted_surface_agrees_with_readings_shared_over_pixel_blocks() -> None:
+    """Phone depth measured at a quarter of the resolution, stored nearest-upsampled: each
+    4x4 block holds the reading of its first pixel. On a surface seen at a slant the other
+    pixels of a block are off by up to three pixels' worth of depth change, more than the
+    fixed tolerance; they still measured that surface."""
+    voxel = 0.005
+    cols = torch.arange(16, dtype=torch.float32)
+    rendered = (1.0 + 0.006 * cols).repeat(16, 1)  # 6 mm a pixel: about 60 degrees
+    measured = rendered[::4, ::4].repeat_interleave(4, 0).repeat_interleave(4, 1)
+    face_ids = torch.ones(16, 16)
+    off = (rendered - measured).abs()
+    assert off.max() > AGREEMENT_VOXELS * voxel  # a fixed tolerance misses them
+    tolerance = agreement_tolerance(face_ids, rendered, voxel)
+    assert torch.all(off < tolerance)
+    # A guessed surface in front of the real one: its readings lie well behind it.
+    assert torch.all(tolerance <= MAX_AGREEMENT_VOXELS * voxel)
+    behind = rendered + MAX_AGREEMENT_VOXELS * voxel * 1.01
+    assert len(agreeing_faces(face_ids, rendered, behind, tolerance)) == 0
+    # Seen square-on (no slope), the tolerance is the fixed one.
+    flat = torch.ones(16, 16)
+    assert torch.allclose(
+        agreement_tolerance(face_ids, flat, voxel), torch.full((16, 16), AGREEMENT_VOXELS * voxel)
+    )
+
+
+def test_a_face_with_a_reading_on_it_counts_whichever_pixel_the_reading_is_at() -> None:
+    """Seen at a grazing angle, the pixel a reading lands on may show another face or none;
+    the reading still lies on the face it measured."""
+    vertices = np.array(
+        [[0, 0, 0], [0.03, 0, 0], [0, 0.03, 0], [1, 0, 0], [1.03, 0, 0], [1, 0.03, 0]],
+        dtype=np.float32,
+    )
+    mesh = Mesh(vertices, np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64))
+    points = torch.zeros(1, 2, 2, 3)
+    depth = torch.ones(1, 2, 2)
+    mask = torch.ones(1, 2, 2, dtype=torch.bool)
+    points[0, 0, 0] = torch.tensor([0.01, 0.01, 0.004])  # 4 mm off face 0's centre
+    points[0, 0, 1] = torch.tensor([1.01, 0.01, 0.05])  # 5 cm above face 1's centre
+    points[0, 1, 0] = torch.tensor([1.01, 0.01, 0.0])  # on face 1, but outside the mask
+    points[0, 1, 1] = torch.tensor([0.5, 0.5, 0.5])
+    mask[0, 1, 0] = False
+    camera = camera_from_fov(45.0, 2, 2, look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3)))
+    targets = Targets(
+        cameras=(camera,),
+        clip=torch.eye(4)[None],
+        rgb=torch.zeros(1, 2, 2, 3),
+        mask=mask,
+        depth=depth,
+        points=points,
+        outside=torch.zeros(1, 2, 2),
+        weight=torch.ones(1, 2, 2),
+    )
+    none = np.zeros(2, dtype=bool)
+    assert readings_on_faces(mesh, targets, 0.005, skip=none).tolist() == [True, False]
+    assert readings_on_faces(mesh, targets, 0.06, skip=none).tolist() == [True, True]
+    # A face already known to be observed is not looked up again.
+    assert readings_on_faces(mesh, targets, 0.06, skip=np.array([True, False])).tolist() == [
+        False,
+        True,
+    ]
 
 
 def _orbit_from_above(views: int = 8, size: int = 48) -> list[Any]:

@@ -4,10 +4,15 @@ Fusion closes the mesh everywhere, also where no camera looked (the underside of
 standing on a table), and that guessed surface costs precision. After refinement each view
 renders the mesh through the project's renderer and a face counts as observed when it is
 the visible surface at a pixel whose depth reading agrees with the rendered depth (within
-`AGREEMENT_VOXELS`), or when all three of its corners project onto agreeing depth readings
-(a face smaller than a pixel is found that way). `surface_border.clean_border` then tidies
+`AGREEMENT_VOXELS`, more on a surface the view sees at a slant: `agreement_tolerance`), when
+all three of its corners project onto agreeing depth readings (a face smaller than a pixel
+is found that way), or when a depth reading of some view lies on it in 3D (within
+`PROXIMITY_VOXELS` of its centre: a surface seen at a grazing angle near a silhouette, where
+the pixel a reading lands on often shows another face or none). Guessed surface spans the
+gaps between readings, so only its rim comes that close to one, and `clean_border` tidies
 the cut. By default the unobserved faces are removed; with `closeHoles` they stay, on the
 membrane of `hole_fill`, and are marked as filled so the export and metrics can tell.
+The nearest readings come from scipy's k-d tree (`cKDTree`), one view at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.spatial import cKDTree
 
 from recon_runner.camera import to_clip
 from recon_runner.errors import InvalidInputError
@@ -31,8 +37,21 @@ from recon_runner.surface_query import face_areas
 
 BoolArray = npt.NDArray[np.bool_]
 
-# Rendered and measured depth agree within this many voxels on an observed face.
+# Rendered and measured depth agree within this many voxels on an observed face...
 AGREEMENT_VOXELS = 2.0
+# ... plus the depth change over this many pixels where the view sees the surface at a
+# slant: a reading may come from a few pixels beside where the mesh lands. Phone depth is
+# measured at a fraction of the colour resolution and shared over blocks of pixels (4x4 at
+# a quarter: up to 3 pixels from where it was measured), and the pose error refinement
+# leaves moves a reading by about a pixel more; on a surface seen at 60 degrees a 3-pixel
+# shift alone is 5 pixel footprints of depth, past any fixed tolerance.
+LATERAL_PIXELS = 3.0
+# ... but never more than this many voxels, so a guessed surface the view sees through to a
+# reading well behind it stays unobserved.
+MAX_AGREEMENT_VOXELS = 8.0
+# A face with a depth reading of some view this close to its centre was measured: fusion
+# places the surface within a voxel of the readings it came from.
+PROXIMITY_VOXELS = 1.0
 # Unobserved patches smaller than this many square voxels are misses of the test.
 PINHOLE_VOXELS2 = 12.0
 # Kept components under this fraction of the kept area are fragments of the cut.
@@ -65,11 +84,48 @@ class ObservedSurface:
         }
 
 
+def depth_slope(face_ids: torch.Tensor, rendered: torch.Tensor) -> torch.Tensor:
+    """[H,W] how much the rendered depth changes from one pixel to the next (metres, both
+    image axes together), each axis from the neighbour on the mesh that differs least, so
+    a depth edge (the surface ends, another begins behind it) is not taken for a slant."""
+    on = face_ids > 0
+    none = torch.full_like(rendered, float("inf"))
+    squared = torch.zeros_like(rendered)
+    for dim in (0, 1):
+        steps = []
+        for shift in (1, -1):
+            neighbour_on = on & torch.roll(on, shift, dim)
+            step = (rendered - torch.roll(rendered, shift, dim)).abs()
+            steps.append(torch.where(neighbour_on, step, none))
+        least = torch.minimum(steps[0], steps[1])
+        # roll wraps around: the first and last row or column have one true neighbour only
+        edge = [slice(None), slice(None)]
+        edge[dim] = slice(0, 1)
+        least[tuple(edge)] = steps[1][tuple(edge)]
+        edge[dim] = slice(-1, None)
+        least[tuple(edge)] = steps[0][tuple(edge)]
+        squared += torch.where(torch.isinf(least), torch.zeros_like(least), least) ** 2
+    return squared.sqrt()
+
+
+def agreement_tolerance(
+    face_ids: torch.Tensor, rendered: torch.Tensor, voxel: float
+) -> torch.Tensor:
+    """[H,W] metres: how far a reading may be from the rendered depth at each pixel and
+    still count as measuring that surface."""
+    slanted = AGREEMENT_VOXELS * voxel + LATERAL_PIXELS * depth_slope(face_ids, rendered)
+    return slanted.clamp(max=MAX_AGREEMENT_VOXELS * voxel)
+
+
 def agreeing_faces(
-    face_ids: torch.Tensor, rendered: torch.Tensor, measured: torch.Tensor, tolerance: float
+    face_ids: torch.Tensor,
+    rendered: torch.Tensor,
+    measured: torch.Tensor,
+    tolerance: float | torch.Tensor,
 ) -> torch.Tensor:
     """Face indices (0-based) visible at pixels whose measured depth agrees with the
-    rendered one; `face_ids` is the rasterizer's triangle index + 1 (0 = no face)."""
+    rendered one (`tolerance` one value, or one per pixel); `face_ids` is the rasterizer's
+    triangle index + 1 (0 = no face)."""
     agree = (face_ids > 0) & (measured > 0) & ((rendered - measured).abs() < tolerance)
     return face_ids[agree].long() - 1
 
@@ -93,7 +149,7 @@ def observed_faces(mesh: Mesh, targets: Targets, renderer: Renderer, voxel: floa
     device = targets.depth.device
     vertices = torch.from_numpy(np.ascontiguousarray(mesh.vertices, np.float32)).to(device)
     faces = torch.from_numpy(np.ascontiguousarray(mesh.faces, np.int32)).to(device)
-    tolerance = AGREEMENT_VOXELS * voxel
+    corner_tolerance = AGREEMENT_VOXELS * voxel
     hit = torch.zeros(len(mesh.faces), dtype=torch.bool, device=device)
     corner = torch.zeros(len(mesh.vertices), dtype=torch.bool, device=device)
     measured_all = torch.where(targets.surface, targets.depth, torch.zeros_like(targets.depth))
@@ -103,10 +159,30 @@ def observed_faces(mesh: Mesh, targets: Targets, renderer: Renderer, voxel: floa
             rast = renderer.rasterize(pos, faces, targets.resolution)
             rendered = renderer.interpolate(pos[..., 3:4], rast, faces)[0, ..., 0]
             measured = measured_all[b]
-            hit[agreeing_faces(rast[0, ..., 3], rendered, measured, tolerance)] = True
-            corner |= agreeing_vertices(pos[0], measured, tolerance)
+            face_ids = rast[0, ..., 3]
+            tolerance = agreement_tolerance(face_ids, rendered, voxel)
+            hit[agreeing_faces(face_ids, rendered, measured, tolerance)] = True
+            corner |= agreeing_vertices(pos[0], measured, corner_tolerance)
     all_corners = corner[faces.long()].all(dim=1)
-    return (hit | all_corners).cpu().numpy()
+    seen = (hit | all_corners).cpu().numpy()
+    return seen | readings_on_faces(mesh, targets, PROXIMITY_VOXELS * voxel, skip=seen)
+
+
+def readings_on_faces(mesh: Mesh, targets: Targets, reach: float, skip: BoolArray) -> BoolArray:
+    """[F] bool: a depth reading of some view lies within `reach` of the face's centre
+    (faces in `skip` are not looked up: they are known already)."""
+    centres = mesh.vertices[mesh.faces].mean(axis=1, dtype=np.float64)
+    found = np.zeros(len(mesh.faces), dtype=bool)
+    for b in range(len(targets.cameras)):  # one view's readings at a time bounds the memory
+        open_ = np.flatnonzero(~(found | skip))
+        readings = targets.points[b][targets.surface[b]].cpu().numpy()
+        if len(open_) == 0:
+            break
+        if len(readings) == 0:
+            continue
+        distance, _ = cKDTree(readings).query(centres[open_], distance_upper_bound=reach)
+        found[open_[np.isfinite(distance)]] = True
+    return found
 
 
 def observed_surface(
