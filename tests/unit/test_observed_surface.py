@@ -105,30 +105,29 @@ def test_a_slanted_surface_agrees_with_readings_shared_over_pixel_blocks() -> No
 
 def test_a_face_with_a_reading_on_it_counts_whichever_pixel_the_reading_is_at() -> None:
     """Seen at a grazing angle, the pixel a reading lands on may show another face or none;
-    the reading still lies on the face it measured."""
+    the reading still lies on the face it measured. A reading at a depth edge does not
+    count: upsampled depth puts such readings in the air beside the object."""
     vertices = np.array(
         [[0, 0, 0], [0.03, 0, 0], [0, 0.03, 0], [1, 0, 0], [1.03, 0, 0], [1, 0.03, 0]],
         dtype=np.float32,
     )
     mesh = Mesh(vertices, np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64))
-    points = torch.zeros(1, 2, 2, 3)
-    depth = torch.ones(1, 2, 2)
-    mask = torch.ones(1, 2, 2, dtype=torch.bool)
-    points[0, 0, 0] = torch.tensor([0.01, 0.01, 0.004])  # 4 mm off face 0's centre
-    points[0, 0, 1] = torch.tensor([1.01, 0.01, 0.05])  # 5 cm above face 1's centre
-    points[0, 1, 0] = torch.tensor([1.01, 0.01, 0.0])  # on face 1, but outside the mask
-    points[0, 1, 1] = torch.tensor([0.5, 0.5, 0.5])
-    mask[0, 1, 0] = False
-    camera = camera_from_fov(45.0, 2, 2, look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3)))
+    points = torch.full((1, 7, 7, 3), 5.0)  # readings far from both faces
+    depth = torch.ones(1, 7, 7)
+    points[0, 2, 2] = torch.tensor([0.01, 0.01, 0.004])  # 4 mm off face 0's centre
+    points[0, 4, 4] = torch.tensor([1.01, 0.01, 0.05])  # 5 cm above face 1's centre
+    points[0, 4, 2] = torch.tensor([1.01, 0.01, 0.0])  # on face 1, but beside a depth hole
+    depth[0, 5, 2] = 0.0
+    camera = camera_from_fov(45.0, 7, 7, look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3)))
     targets = Targets(
         cameras=(camera,),
         clip=torch.eye(4)[None],
-        rgb=torch.zeros(1, 2, 2, 3),
-        mask=mask,
+        rgb=torch.zeros(1, 7, 7, 3),
+        mask=torch.ones(1, 7, 7, dtype=torch.bool),
         depth=depth,
         points=points,
-        outside=torch.zeros(1, 2, 2),
-        weight=torch.ones(1, 2, 2),
+        outside=torch.zeros(1, 7, 7),
+        weight=torch.ones(1, 7, 7),
     )
     none = np.zeros(2, dtype=bool)
     assert readings_on_faces(mesh, targets, 0.005, skip=none).tolist() == [True, False]
@@ -138,6 +137,9 @@ def test_a_face_with_a_reading_on_it_counts_whichever_pixel_the_reading_is_at() 
         False,
         True,
     ]
+    # Without the hole, the reading on face 1 is inside the depth and counts.
+    depth[0, 5, 2] = 1.0
+    assert readings_on_faces(mesh, targets, 0.005, skip=none).tolist() == [True, True]
 
 
 def _orbit_from_above(views: int = 8, size: int = 48) -> list[Any]:

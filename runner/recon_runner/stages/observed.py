@@ -7,8 +7,11 @@ the visible surface at a pixel whose depth reading agrees with the rendered dept
 `AGREEMENT_VOXELS`, more on a surface the view sees at a slant: `agreement_tolerance`), when
 all three of its corners project onto agreeing depth readings (a face smaller than a pixel
 is found that way), or when a depth reading of some view lies on it in 3D (within
-`PROXIMITY_VOXELS` of its centre: a surface seen at a grazing angle near a silhouette, where
-the pixel a reading lands on often shows another face or none). Guessed surface spans the
+`PROXIMITY_VOXELS` of its centre: a surface seen at a grazing angle, where the pixel a
+reading lands on often shows another face or none). That last test leaves out the readings
+at a depth edge (next to a pixel without one): depth stored at a fraction of the colour
+resolution and upsampled puts a block's reading on pixels beside the object too, points in
+the air below and around it. Guessed surface spans the
 gaps between readings, so only its rim comes that close to one, and `clean_border` tidies
 the cut. By default the unobserved faces are removed; with `closeHoles` they stay, on the
 membrane of `hole_fill`, and are marked as filled so the export and metrics can tell.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.ndimage import binary_erosion
 from scipy.spatial import cKDTree
 
 from recon_runner.camera import to_clip
@@ -169,13 +173,14 @@ def observed_faces(mesh: Mesh, targets: Targets, renderer: Renderer, voxel: floa
 
 
 def readings_on_faces(mesh: Mesh, targets: Targets, reach: float, skip: BoolArray) -> BoolArray:
-    """[F] bool: a depth reading of some view lies within `reach` of the face's centre
-    (faces in `skip` are not looked up: they are known already)."""
+    """[F] bool: a depth reading of some view, not at a depth edge, lies within `reach` of
+    the face's centre (faces in `skip` are not looked up: they are known already)."""
     centres = mesh.vertices[mesh.faces].mean(axis=1, dtype=np.float64)
     found = np.zeros(len(mesh.faces), dtype=bool)
     for b in range(len(targets.cameras)):  # one view's readings at a time bounds the memory
         open_ = np.flatnonzero(~(found | skip))
-        readings = targets.points[b][targets.surface[b]].cpu().numpy()
+        inner = binary_erosion(targets.surface[b].cpu().numpy())
+        readings = targets.points[b].cpu().numpy()[inner]
         if len(open_) == 0:
             break
         if len(readings) == 0:
