@@ -175,7 +175,8 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         device=args.device,
     )
     if args.texture_iterations is not None:  # tuning, not a user-facing field: plumbing runs
-        config = dataclasses.replace(config, texture_iterations=args.texture_iterations)
+        texture = dataclasses.replace(config.texture, iterations=args.texture_iterations)
+        config = dataclasses.replace(config, texture=texture)
     record: dict[str, Any] = {
         "case": case,
         "object": args.object,
@@ -185,12 +186,12 @@ def run_case(case: str, args: argparse.Namespace, work: Path, until: float) -> d
         "not_applied": options.not_applied,
         "preset": config.preset.value,
         "config": {
-            "grid_resolution": config.grid_resolution,
-            "iterations": config.iterations,
-            "texture_size": config.texture_size,
-            "texture_iterations": config.texture_iterations,
-            "refine_resolution": config.refine_resolution,
-            "texture_resolution": config.texture_resolution,
+            "grid_resolution": config.fusion.grid_resolution,
+            "iterations": config.refine.iterations,
+            "texture_size": config.texture.size,
+            "texture_iterations": config.texture.iterations,
+            "refine_resolution": config.refine.resolution,
+            "texture_resolution": config.texture.resolution,
         },
     }
     capture_dir = work / case

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from recon_api.constants import MeshFormat, Phase, Preset, Stage
+from recon_api.setting_limits import GRID_RESOLUTION, ITERATIONS, SEED, TEXTURE_SIZE, Limit
 
 # Kubernetes resource.Quantity, unsigned (a negative cpu or memory request makes no sense):
 # a decimal number, then a binary SI suffix (Ki..Ei), a decimal SI suffix (n, u, m, k..E) or a
@@ -126,6 +127,13 @@ def _quantity_to_str(value: object) -> object:
 # Integers and booleans as the API server reads them: no "5" for 5, no "true" for true.
 JSON_INTEGER = BeforeValidator(_json_integer)
 Int = Annotated[int, JSON_INTEGER]
+
+
+def _within(limit: Limit) -> Any:
+    """The schema bounds of a setting whose range `setting_limits` keeps."""
+    return Field(ge=limit.minimum, le=limit.maximum)
+
+
 Bool = Annotated[bool, Strict()]
 Quantity = Annotated[
     str,
@@ -329,22 +337,22 @@ class ReconstructionSpec(ApiModel):
             "The fields below override single values of the preset."
         ),
     )
-    grid_resolution: Annotated[int, Field(ge=32, le=1024), JSON_INTEGER] | None = Field(
+    grid_resolution: Annotated[int, _within(GRID_RESOLUTION), JSON_INTEGER] | None = Field(
         default=None,
         description="TSDF voxel grid resolution along the longest side of the object.",
     )
-    iterations: Annotated[int, Field(ge=0, le=20000), JSON_INTEGER] | None = Field(
+    iterations: Annotated[int, _within(ITERATIONS), JSON_INTEGER] | None = Field(
         default=None,
         description="Mesh refinement iterations (0 skips refinement).",
     )
-    texture_size: Annotated[int, Field(ge=64, le=8192), JSON_INTEGER] | None = Field(
+    texture_size: Annotated[int, _within(TEXTURE_SIZE), JSON_INTEGER] | None = Field(
         default=None,
         description="Texture atlas width and height in pixels.",
     )
     seed: Int = Field(
         default=0,
-        ge=0,
-        le=2**31 - 1,
+        ge=SEED.minimum,
+        le=SEED.maximum,
         description="Random seed; the same seed and input give the same result.",
     )
     close_holes: bool = Field(

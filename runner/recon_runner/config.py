@@ -1,8 +1,11 @@
-"""Reconstruction settings: a preset, then the few fields a ReconJob may override.
+"""Reconstruction settings: a preset of per-stage settings, then the fields a user may set.
 
-Presets trade time for quality in one place so the CLI, the pod and the benchmark agree on
-what `draft`, `standard` and `high` mean. Only `grid_resolution`, `iterations`,
-`texture_size` and `seed` are user-facing (they are spec fields); the rest are tuning.
+Each stage keeps the typed settings it reads beside it (`FusionConfig`, `PoseConfig`,
+`RefineConfig`, `TextureConfig`); a preset composes them, so the CLI, the pod and the
+benchmarks agree on what `draft`, `standard` and `high` mean. A user (spec.reconstruction,
+`recon run` flags, the pod's environment) sets only the fields of `USER_SETTINGS`; each
+names the stage field it lands on and the bound of `recon_api.setting_limits` it must
+keep, so the runner refuses what the API refuses. The rest is tuning.
 """
 
 from __future__ import annotations
@@ -10,13 +13,19 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 from recon_api.constants import MeshFormat, Preset
 from recon_api.runner_params import RunnerParams
+from recon_api.setting_limits import GRID_RESOLUTION, ITERATIONS, SEED, TEXTURE_SIZE, Limit
 
 from recon_runner.stages.capture import Bounds
+from recon_runner.stages.fusion import FusionConfig
+from recon_runner.stages.pose_refine import PoseConfig
+from recon_runner.stages.refine import RefineConfig, RefineWeights
+from recon_runner.stages.texture import TextureConfig
 
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -25,44 +34,31 @@ class DeviceUnavailableError(RuntimeError):
     """`cuda` was asked for on a machine without a usable CUDA device."""
 
 
+@dataclass(frozen=True)
+class UserSetting:
+    """A preset value a user may override: where it lands and what bounds it."""
+
+    stage: str  # the ReconConfig field holding the stage's settings
+    field: str  # the field of that stage's config
+    limit: Limit
+
+
+# The integer settings a ReconJob, `recon run` and the pod's environment may override, by
+# their Python name (spec.reconstruction's camelCase is `limit.field`).
+USER_SETTINGS: dict[str, UserSetting] = {
+    "grid_resolution": UserSetting("fusion", "grid_resolution", GRID_RESOLUTION),
+    "iterations": UserSetting("refine", "iterations", ITERATIONS),
+    "texture_size": UserSetting("texture", "size", TEXTURE_SIZE),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReconConfig:
     preset: Preset
-    # Fusion: voxels along the longest side of the capture's bounding box.
-    grid_resolution: int
-    # Faces kept after marching cubes; refinement cost grows with it.
-    face_budget: int
-    # Refinement: Adam steps on vertex positions, at `refine_resolution` pixels (longest
-    # image side; the capture is downsampled, never upsampled).
-    iterations: int
-    refine_resolution: int
-    # Views rendered per step, cycling through the capture: a third of the views per step
-    # costs a third as much and converges almost as well.
-    refine_views_per_step: int
-    refine_lr: float
-    # Weights of the refinement loss terms (depth in units of the voxel size); the presets
-    # share all but the colour weight.
-    depth_weight: float = 1.0
-    mask_weight: float = 1.0
-    colour_weight: float
-    laplacian_weight: float = 0.1
-    normal_weight: float = 0.5
-    smoothing: float = 2.0
-    # Texture: atlas size in texels and Adam steps optimising it through the renderer.
-    texture_size: int
-    # xatlas chart growing passes: 0 is about twice as fast as 1 on large meshes.
-    chart_iterations: int
-    texture_iterations: int
-    texture_resolution: int
-    texture_lr: float = 0.001
-    # Pose refinement: rounds of aligning every view's depth to the fused surface (each
-    # followed by fusing again with the corrected poses; 0 keeps the given poses), then
-    # whether `refine` corrects the cameras further with the geometry, at these Adam steps
-    # (radians, voxels). Views that already agree are left as given (pose_refine).
-    pose_rounds: int = 2
-    refine_poses: bool = True
-    pose_rotation_lr: float = 2e-4
-    pose_translation_lr: float = 0.03
+    fusion: FusionConfig
+    poses: PoseConfig
+    refine: RefineConfig
+    texture: TextureConfig
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
@@ -76,23 +72,29 @@ class ReconConfig:
     def overridden(
         self,
         *,
-        grid_resolution: int | None = None,
-        iterations: int | None = None,
-        texture_size: int | None = None,
         seed: int | None = None,
         device: str | None = None,
         formats: tuple[MeshFormat, ...] | None = None,
         close_holes: bool | None = None,
         bounds: Bounds | None = None,
+        **settings: int | None,
     ) -> ReconConfig:
-        """Apply the explicit fields a user set; `None` keeps the preset's value."""
-        changes: dict[str, object] = {
+        """Apply the explicit fields a user set (`settings`: names of `USER_SETTINGS`);
+        `None` keeps the preset's value."""
+        unknown = sorted(set(settings) - set(USER_SETTINGS))
+        if unknown:
+            raise TypeError(f"not a user setting: {', '.join(unknown)}")
+        stages: dict[str, Any] = {}
+        for name, value in settings.items():
+            if value is None:
+                continue
+            setting = USER_SETTINGS[name]
+            stage = stages.get(setting.stage, getattr(self, setting.stage))
+            stages[setting.stage] = replace(stage, **{setting.field: setting.limit.check(value)})
+        run_fields: dict[str, Any] = {
             key: value
             for key, value in (
-                ("grid_resolution", grid_resolution),
-                ("iterations", iterations),
-                ("texture_size", texture_size),
-                ("seed", seed),
+                ("seed", None if seed is None else SEED.check(seed)),
                 ("device", device),
                 ("formats", formats),
                 ("close_holes", close_holes),
@@ -100,19 +102,26 @@ class ReconConfig:
             )
             if value is not None
         }
-        config = replace(self, **changes)  # type: ignore[arg-type]
+        config = replace(self, **stages, **run_fields)
         config.validate()
         return config
 
     def validate(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r} must be one of {', '.join(DEVICES)}")
-        for name in ("grid_resolution", "texture_size", "refine_resolution", "face_budget"):
-            if getattr(self, name) < 16:
-                raise ValueError(f"{name} must be at least 16, got {getattr(self, name)}")
-        for name in ("iterations", "texture_iterations", "pose_rounds"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name, value in (
+            ("refine resolution", self.refine.resolution),
+            ("texture resolution", self.texture.resolution),
+            ("face budget", self.fusion.face_budget),
+        ):
+            if value < 16:
+                raise ValueError(f"{name} must be at least 16, got {value}")
+        for name, value in (
+            ("texture iterations", self.texture.iterations),
+            ("pose rounds", self.poses.rounds),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
         if not self.formats:
             raise ValueError("at least one output format is needed")
         if self.bounds is not None and not all(
@@ -124,47 +133,42 @@ class ReconConfig:
 PRESETS: dict[Preset, ReconConfig] = {
     Preset.DRAFT: ReconConfig(
         preset=Preset.DRAFT,
-        grid_resolution=128,
-        face_budget=12_000,
-        iterations=15,
-        refine_resolution=128,
-        refine_views_per_step=2,
-        refine_lr=0.3,
-        colour_weight=0.0,
-        pose_rounds=1,
-        refine_poses=False,
-        texture_size=512,
-        chart_iterations=0,
-        texture_iterations=0,
-        texture_resolution=256,
+        fusion=FusionConfig(grid_resolution=128, face_budget=12_000),
+        poses=PoseConfig(rounds=1, jointly=False),
+        refine=RefineConfig(
+            iterations=15,
+            resolution=128,
+            views_per_step=2,
+            learning_rate=0.3,
+            weights=RefineWeights(colour=0.0),
+        ),
+        texture=TextureConfig(size=512, iterations=0, resolution=256, chart_iterations=0),
     ),
     Preset.STANDARD: ReconConfig(
         preset=Preset.STANDARD,
-        grid_resolution=192,
-        face_budget=30_000,
-        iterations=60,
-        refine_resolution=256,
-        refine_views_per_step=2,
-        refine_lr=0.2,
-        colour_weight=0.05,
-        texture_size=1024,
-        chart_iterations=0,
-        texture_iterations=20,
-        texture_resolution=512,
+        fusion=FusionConfig(grid_resolution=192, face_budget=30_000),
+        poses=PoseConfig(),
+        refine=RefineConfig(
+            iterations=60,
+            resolution=256,
+            views_per_step=2,
+            learning_rate=0.2,
+            weights=RefineWeights(colour=0.05),
+        ),
+        texture=TextureConfig(size=1024, iterations=20, resolution=512, chart_iterations=0),
     ),
     Preset.HIGH: ReconConfig(
         preset=Preset.HIGH,
-        grid_resolution=256,
-        face_budget=100_000,
-        iterations=200,
-        refine_resolution=512,
-        refine_views_per_step=3,
-        refine_lr=0.2,
-        colour_weight=0.05,
-        texture_size=2048,
-        chart_iterations=1,
-        texture_iterations=60,
-        texture_resolution=1024,
+        fusion=FusionConfig(grid_resolution=256, face_budget=100_000),
+        poses=PoseConfig(),
+        refine=RefineConfig(
+            iterations=200,
+            resolution=512,
+            views_per_step=3,
+            learning_rate=0.2,
+            weights=RefineWeights(colour=0.05),
+        ),
+        texture=TextureConfig(size=2048, iterations=60, resolution=1024, chart_iterations=1),
     ),
 }
 
@@ -172,25 +176,21 @@ PRESETS: dict[Preset, ReconConfig] = {
 def config_for(
     preset: Preset | str = Preset.STANDARD,
     *,
-    grid_resolution: int | None = None,
-    iterations: int | None = None,
-    texture_size: int | None = None,
     seed: int | None = None,
     device: str | None = None,
     formats: tuple[MeshFormat, ...] | None = None,
     close_holes: bool | None = None,
     bounds: Bounds | None = None,
+    **settings: int | None,
 ) -> ReconConfig:
-    """The preset with the user's explicit fields on top."""
+    """The preset with the user's explicit fields on top (`settings`: `USER_SETTINGS`)."""
     return PRESETS[Preset(preset)].overridden(
-        grid_resolution=grid_resolution,
-        iterations=iterations,
-        texture_size=texture_size,
         seed=seed,
         device=device,
         formats=formats,
         close_holes=close_holes,
         bounds=bounds,
+        **settings,
     )
 
 
@@ -198,14 +198,12 @@ def config_from_params(params: RunnerParams) -> ReconConfig:
     """The pod's configuration, from the environment contract the operator fills in."""
     return config_for(
         params.preset,
-        grid_resolution=params.grid_resolution,
-        iterations=params.iterations,
-        texture_size=params.texture_size,
         seed=params.seed,
         device=params.device,
         formats=params.formats,
         close_holes=params.close_holes,
         bounds=params.bounds,
+        **{name: getattr(params, name) for name in USER_SETTINGS},
     )
 
 

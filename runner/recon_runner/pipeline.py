@@ -39,7 +39,7 @@ from recon_runner.stages.pose_refine import (
     transform_mesh,
     with_poses,
 )
-from recon_runner.stages.refine import PoseRates, RefineWeights, refine
+from recon_runner.stages.refine import refine
 from recon_runner.stages.targets import Targets, prepare_targets
 from recon_runner.stages.texture import texture_mesh
 
@@ -78,7 +78,7 @@ def reconstruct(
     capture = load_capture(capture_dir, expected_views, config.bounds)
     given = poses(capture)
     depth = scene_depth(capture)
-    passes = config.pose_rounds + 1
+    passes = config.poses.rounds + 1
 
     def fusing(round_: int) -> Callable[[float, str], None]:
         return lambda f, m: progress(Stage.FUSE, (round_ + f) / passes, m)
@@ -86,8 +86,8 @@ def reconstruct(
     def fusion(round_: int, carve: bool) -> FusionResult:
         return fuse(
             capture,
-            config.grid_resolution,
-            config.face_budget,
+            config.fusion.grid_resolution,
+            config.fusion.face_budget,
             device,
             fusing(round_),
             stop,
@@ -98,9 +98,9 @@ def reconstruct(
     # alone (fusion.fuse, `carve`) and only the last fusion carves with the masks.
     fused = fusion(0, True)
     poses_corrected = False
-    for round_ in range(config.pose_rounds):
+    for round_ in range(config.poses.rounds):
         motions = align_views(capture, fused.mesh, fused.voxel_size, config.seed)
-        last = round_ == config.pose_rounds - 1
+        last = round_ == config.poses.rounds - 1
         if all(np.array_equal(m, np.eye(4)) for m in motions):
             break  # the views agree: nothing to correct, no second fusion to pay for
         corrected = apply_motions(poses(capture), motions)
@@ -122,34 +122,24 @@ def reconstruct(
         return targets[longest]
 
     progress(Stage.REFINE, 0.0, "refining the surface")
-    if config.iterations > 0:
+    joint_poses = poses_corrected and config.poses.jointly
+    if config.refine.iterations > 0:
         refined = refine(
             mesh,
-            targets_at(config.refine_resolution),
+            targets_at(config.refine.resolution),
             renderer,
-            config.iterations,
-            config.refine_lr,
+            config.refine.iterations,
+            config.refine.learning_rate,
             fused.voxel_size,
-            RefineWeights(
-                depth=config.depth_weight,
-                mask=config.mask_weight,
-                colour=config.colour_weight,
-                laplacian=config.laplacian_weight,
-                normal=config.normal_weight,
-                smoothing=config.smoothing,
-            ),
+            config.refine.weights,
             seed=config.seed,
-            views_per_step=config.refine_views_per_step,
+            views_per_step=config.refine.views_per_step,
             on_fraction=lambda f, m: progress(Stage.REFINE, f, m),
             stop=stop,
-            poses=(
-                PoseRates(config.pose_rotation_lr, config.pose_translation_lr)
-                if poses_corrected and config.refine_poses
-                else None
-            ),
+            poses=config.poses.rates if joint_poses else None,
         )
         mesh = refined.mesh
-        if poses_corrected and config.refine_poses:
+        if joint_poses:
             corrected = [c @ d for c, d in zip(poses(capture), refined.corrections, strict=True)]
             frame = anchor(corrected, given, depth)
             capture = with_poses(capture, [frame @ c for c in corrected])
@@ -158,7 +148,7 @@ def reconstruct(
             targets.clear()  # the views moved: every working resolution is prepared again
     surface = observed_surface(
         mesh,
-        targets_at(config.texture_resolution),
+        targets_at(config.texture.resolution),
         renderer,
         fused.voxel_size,
         config.close_holes,
@@ -170,13 +160,13 @@ def reconstruct(
 
     textured = texture_mesh(
         mesh,
-        targets_at(config.texture_resolution),
+        targets_at(config.texture.resolution),
         renderer,
-        config.texture_size,
-        config.texture_iterations,
-        config.texture_lr,
+        config.texture.size,
+        config.texture.iterations,
+        config.texture.learning_rate,
         fused.voxel_size,
-        chart_iterations=config.chart_iterations,
+        chart_iterations=config.texture.chart_iterations,
         on_fraction=lambda f, m: progress(Stage.TEXTURE, f, m),
         stop=stop,
         filled=surface.filled,
@@ -194,9 +184,9 @@ def reconstruct(
         "maskIoU": round(comparison.mask_iou, 5),
         "depthErrorMm": round(comparison.depth_error_mm, 4),
         "preset": config.preset.value,
-        "gridResolution": config.grid_resolution,
-        "iterations": config.iterations,
-        "textureSize": config.texture_size,
+        "gridResolution": config.fusion.grid_resolution,
+        "iterations": config.refine.iterations,
+        "textureSize": config.texture.size,
         "seed": config.seed,
         "device": device.type,
         "renderer": renderer.name,

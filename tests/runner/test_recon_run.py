@@ -89,6 +89,19 @@ def test_broken_capture_exits_3_naming_the_file(capture_dir: Path, tmp_path: Pat
     assert not (tmp_path / "out" / "mesh.glb").exists()
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "field"),
+    [("--grid-resolution", "16", "gridResolution"), ("--texture-size", "16384", "textureSize")],
+)
+def test_a_setting_the_api_refuses_is_refused_naming_its_field(
+    capture_dir: Path, tmp_path: Path, flag: str, value: str, field: str
+) -> None:
+    done = recon("run", str(capture_dir), "--out", str(tmp_path / "out"), flag, value)
+    assert done.returncode == 2
+    assert f"{field} must be between" in done.stderr and value in done.stderr
+    assert not (tmp_path / "out" / "mesh.glb").exists()
+
+
 # Phone-style: JPEG colour without alpha or mask, depth at a quarter of the colour
 # resolution with noise and dropouts, confidence maps marking 5% of the readings (each 10 cm
 # off) low. Measured: Chamfer-L1 about 0.2% of the diagonal, F-score 0.99; the bounds leave

@@ -170,9 +170,9 @@ def _small(close_holes: bool) -> ReconConfig:
     base = config_for("draft", grid_resolution=40, iterations=2, texture_size=64, device="cpu")
     return replace(
         base,
-        face_budget=2000,
-        refine_resolution=48,
-        texture_resolution=48,
+        fusion=replace(base.fusion, face_budget=2000),
+        refine=replace(base.refine, resolution=48),
+        texture=replace(base.texture, resolution=48),
         close_holes=close_holes,
     )
 

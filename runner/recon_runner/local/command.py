@@ -10,7 +10,7 @@ from pathlib import Path
 
 from recon_api.constants import ExitCode
 
-from recon_runner.config import DeviceUnavailableError, config_for
+from recon_runner.config import USER_SETTINGS, DeviceUnavailableError, config_for
 from recon_runner.control import ProgressSink, StopToken, ignore_progress
 from recon_runner.errors import InvalidInputError, RunnerError
 from recon_runner.local.progress_bar import ProgressBar
@@ -28,14 +28,12 @@ def run_locally(
     try:
         config = config_for(
             args.preset,
-            grid_resolution=args.grid_resolution,
-            iterations=args.iterations,
-            texture_size=args.texture_size,
             seed=args.seed,
             device=args.device,
             formats=args.formats,
             close_holes=args.close_holes,
             bounds=getattr(args, "bounds", None),
+            **{name: getattr(args, name) for name in USER_SETTINGS},
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

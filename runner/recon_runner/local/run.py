@@ -13,7 +13,7 @@ from pathlib import Path
 from recon_api.constants import ExitCode, MeshFormat, Preset
 from recon_api.runner_params import Corner, RunnerParamsError, bounds_from_text
 
-from recon_runner.config import DEVICES
+from recon_runner.config import DEVICES, USER_SETTINGS
 
 
 def parse_formats(text: str) -> tuple[MeshFormat, ...]:
@@ -52,9 +52,14 @@ def add_reconstruction_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="mesh formats, comma separated: glb,obj,ply (default: glb)",
     )
-    parser.add_argument("--grid-resolution", type=int, metavar="N", help="override the preset")
-    parser.add_argument("--iterations", type=int, metavar="N", help="override the preset")
-    parser.add_argument("--texture-size", type=int, metavar="N", help="override the preset")
+    for name, setting in USER_SETTINGS.items():
+        limit = setting.limit
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            metavar="N",
+            help=f"override the preset ({limit.minimum}-{limit.maximum}, as {limit.field})",
+        )
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument(
         "--close-holes",

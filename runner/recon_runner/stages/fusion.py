@@ -38,6 +38,17 @@ TRUNCATION_VOXELS = 3.0
 # Voxels per integration chunk: bounds memory on CPU and GPU alike.
 CHUNK = 1 << 21
 
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """What a preset sets of fusion."""
+
+    # Voxels along the longest side of the capture's bounding box (spec gridResolution).
+    grid_resolution: int
+    # Faces kept after marching cubes; every later stage's cost grows with it.
+    face_budget: int
+
+
 FractionSink = Callable[[float, str], None]
 
 

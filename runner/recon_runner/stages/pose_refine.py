@@ -18,7 +18,7 @@ views already agree keeps its poses exactly (`MIN_SHIFT_VOXELS`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ import torch
 from recon_runner.mesh import Mesh
 from recon_runner.stages.capture import Capture, View, back_project
 from recon_runner.stages.icp import Surface, point_to_plane, rotation_degrees
+from recon_runner.stages.refine import PoseRates
 from recon_runner.surface_query import face_areas, face_normals
 
 Matrix = npt.NDArray[np.float64]
@@ -42,6 +43,18 @@ HUBER_VOXELS = 1.0
 # A view whose correction moves its surface by less than this (mean, in voxels) already
 # agrees with the others: the given poses are kept.
 MIN_SHIFT_VOXELS = 0.5
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """What a preset sets of pose refinement."""
+
+    # Rounds of aligning every view's depth to the fused surface, each followed by fusing
+    # again with the corrected poses (0 keeps the given poses).
+    rounds: int = 2
+    # Whether `refine` then corrects the cameras further with the geometry, at `rates`.
+    jointly: bool = True
+    rates: PoseRates = field(default_factory=lambda: PoseRates(rotation=2e-4, translation=0.03))
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,13 @@ MISSING_SAMPLES = 512
 
 @dataclass(frozen=True)
 class RefineWeights:
-    depth: float
-    mask: float
+    """Weights of the loss terms (depth in units of the voxel size)."""
+
     colour: float
-    laplacian: float
-    normal: float
+    depth: float = 1.0
+    mask: float = 1.0
+    laplacian: float = 0.1
+    normal: float = 0.5
     # Stiffness of the smooth parametrisation (the paper's lambda): higher moves broader
     # patches per step; low values still let voxel-scale ripple be corrected.
     smoothing: float = 2.0
@@ -63,6 +65,22 @@ class PoseRates:
 
     rotation: float  # radians per step
     translation: float  # voxels per step
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """What a preset sets of refinement."""
+
+    # Adam steps on vertex positions (spec iterations; 0 skips refinement), at `resolution`
+    # pixels (longest image side; the capture is downsampled, never upsampled).
+    iterations: int
+    resolution: int
+    # Views rendered per step, cycling through the capture: a third of the views per step
+    # costs a third as much and converges almost as well.
+    views_per_step: int
+    learning_rate: float  # voxels per step
+    # The presets share all but the colour weight.
+    weights: RefineWeights
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,19 @@ VISIBILITY_VOXELS = 1.5
 
 
 @dataclass(frozen=True)
+class TextureConfig:
+    """What a preset sets of texturing."""
+
+    size: int  # atlas width and height in texels (spec textureSize)
+    # Adam steps optimising the atlas through the renderer, at `resolution` pixels.
+    iterations: int
+    resolution: int
+    # xatlas chart growing passes: 0 is about twice as fast as 1 on large meshes.
+    chart_iterations: int
+    learning_rate: float = 0.001
+
+
+@dataclass(frozen=True)
 class Atlas:
     vertex_map: npt.NDArray[np.int64]  # atlas vertex -> mesh vertex
     faces: npt.NDArray[np.int32]
