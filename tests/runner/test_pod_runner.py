@@ -20,6 +20,7 @@ import trimesh
 from minio import Minio
 from recon_api.constants import MeshFormat, Preset, Stage
 from recon_api.runner_params import ACCESS_KEY_ENV, SECRET_KEY_ENV, RunnerParams
+from recon_api.setting_limits import ITERATIONS
 from recon_runner.synthetic import sphere_object, write_capture
 
 from tests.support import captures
@@ -172,8 +173,9 @@ def wait_for_stage(stack: Any, job: Job, stages: set[Stage], timeout: float) -> 
 
 
 def test_sigterm_mid_run_exits_143_quickly_and_uploads_nothing(stack: Any, job: Job) -> None:
-    # Many refinement steps, so the run is surely still going when the signal comes.
-    runner = start_runner(runner_env(stack, job, RECON_ITERATIONS=100000))
+    # The most refinement steps the API allows, so the run is surely still going when the
+    # signal comes.
+    runner = start_runner(runner_env(stack, job, RECON_ITERATIONS=ITERATIONS.maximum))
     try:
         wait_for_stage(stack, job, {Stage.REFINE}, timeout=120)
         sent = time.monotonic()
