@@ -11,10 +11,10 @@ is found that way), or when a depth reading of some view lies on it in 3D (withi
 reading lands on often shows another face or none). That last test leaves out the readings
 at a depth edge (next to a pixel without one): depth stored at a fraction of the colour
 resolution and upsampled puts a block's reading on pixels beside the object too, points in
-the air below and around it. Guessed surface spans the
-gaps between readings, so only its rim comes that close to one, and `clean_border` tidies
-the cut. By default the unobserved faces are removed; with `closeHoles` they stay, on the
-membrane of `hole_fill`, and are marked as filled so the export and metrics can tell.
+the air below and around it. Guessed surface spans the gaps between readings, so only its
+rim comes that close to one, and `clean_border` tidies the cut. By default the unobserved
+faces are removed; with `closeHoles` they stay, on the membrane of `hole_fill`, and are
+marked as filled so the export and metrics can tell.
 The nearest readings come from scipy's k-d tree (`cKDTree`), one view at a time.
 """
 
@@ -179,10 +179,10 @@ def readings_on_faces(mesh: Mesh, targets: Targets, reach: float, skip: BoolArra
     found = np.zeros(len(mesh.faces), dtype=bool)
     for b in range(len(targets.cameras)):  # one view's readings at a time bounds the memory
         open_ = np.flatnonzero(~(found | skip))
-        inner = binary_erosion(targets.surface[b].cpu().numpy())
-        readings = targets.points[b].cpu().numpy()[inner]
         if len(open_) == 0:
             break
+        inner = binary_erosion(targets.surface[b].cpu().numpy())
+        readings = targets.points[b].cpu().numpy()[inner]
         if len(readings) == 0:
             continue
         distance, _ = cKDTree(readings).query(centres[open_], distance_upper_bound=reach)
