@@ -2,7 +2,8 @@
 
 Together they cover the cases fusion alone handles badly: thin parts (`dumbbell`), a hole
 through the object (`frame`), a non-genus-0 surface (`torus`, `frame`), sharp edges
-(`block`, `frame`) and fine colour detail (`checker_sphere`, `frame`). Each is rotated off
+(`block`, `frame`), fine colour detail (`checker_sphere`, `frame`) and strands passing in
+front of each other with deep concavities between them (`knot`). Each is rotated off
 the axes and moved off the origin, so a convention error anywhere shows in the figures.
 Colours are sRGB in [0, 1], the values a viewer displays.
 """
@@ -15,6 +16,7 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
 from recon_runner.mesh import Mesh
 from recon_runner.synthetic import shapes
@@ -172,12 +174,60 @@ def _dumbbell() -> SyntheticObject:
     )
 
 
+# A trefoil knot as sin t + 2 sin 2t, cos t - 2 cos 2t, -sin 3t (and its derivatives),
+# scaled so the knot spans about 0.9 m: its strands pass 0.19 m apart (centre to centre)
+# and its tightest bend has a radius of 0.21 m, so a 6 cm tube neither touches itself nor
+# folds.
+_KNOT_SCALE, _KNOT_TUBE = 0.16, 0.06
+
+
+def _trefoil(t: npt.NDArray[np.float64], order: int = 0) -> Points:
+    s, c = (np.sin, np.cos)
+    terms = {
+        0: (s(t) + 2 * s(2 * t), c(t) - 2 * c(2 * t), -s(3 * t)),
+        1: (c(t) + 4 * c(2 * t), -s(t) + 4 * s(2 * t), -3 * c(3 * t)),
+        2: (-s(t) - 8 * s(2 * t), -c(t) + 8 * c(2 * t), 9 * s(3 * t)),
+    }[order]
+    return _KNOT_SCALE * np.stack(terms, axis=1)
+
+
+def _knot() -> SyntheticObject:
+    at = _placement((0.4, -0.3, 0.2), (0.02, 0.04, -0.03))
+    samples = np.linspace(0.0, 2.0 * np.pi, 4096, endpoint=False)
+    curve = cKDTree(_trefoil(samples))
+
+    def colour(points: npt.NDArray[np.floating]) -> Points:
+        p = at.local(points)
+        _, nearest = curve.query(p)
+        t = samples[nearest]
+        hue = np.stack([np.cos(t), np.cos(t - 2 * np.pi / 3), np.cos(t + 2 * np.pi / 3)], 1)
+        stripe = (np.floor(t / (2 * np.pi / 24)) % 2)[:, None]
+        return np.clip(0.55 + 0.25 * hue - 0.2 * stripe, 0.0, 1.0)
+
+    local = shapes.tube(
+        _trefoil,
+        lambda t: _trefoil(t, 1),
+        lambda t: _trefoil(t, 2),
+        _KNOT_TUBE,
+        segments=900,
+        sides=48,
+    )
+    return SyntheticObject(
+        "knot",
+        "trefoil knot of a 12 cm tube: strands passing in front of each other, deep "
+        "concavities between them, surface hidden from most views",
+        at.place(local),
+        colour,
+    )
+
+
 _BUILDERS: dict[str, Callable[[], SyntheticObject]] = {
     "checker_sphere": _checker_sphere,
     "torus": _torus,
     "frame": _frame,
     "block": _block,
     "dumbbell": _dumbbell,
+    "knot": _knot,
 }
 OBJECT_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 

@@ -18,6 +18,8 @@ from recon_runner.mesh import Mesh
 
 Points = npt.NDArray[np.float64]
 SignedDistance = Callable[[Points], npt.NDArray[np.float64]]
+# A closed curve's position (or a derivative) at parameters [N] in [0, 2 pi): [N, 3].
+Curve = Callable[[npt.NDArray[np.float64]], Points]
 
 
 def _mesh(vertices: npt.ArrayLike, faces: npt.ArrayLike) -> Mesh:
@@ -81,6 +83,32 @@ def torus(major: float, minor: float, major_segments: int, minor_segments: int) 
     verts = np.stack([ring * np.cos(uu), ring * np.sin(uu), minor * np.sin(vv)], -1)
     faces = _grid_faces(major_segments, minor_segments, True, True)
     return _mesh(verts.reshape(-1, 3), faces)
+
+
+def tube(
+    centre: Curve, tangent: Curve, normal: Curve, radius: float, segments: int, sides: int
+) -> Mesh:
+    """A tube of `radius` around a closed curve given by its position, first and second
+    derivative at parameters in [0, 2 pi): rings of `sides` vertices in the curve's Frenet
+    frame, which is periodic on a closed curve of non-zero curvature, so the last ring joins
+    the first without a twist. The curve's radius of curvature must exceed `radius` and its
+    strands must stay more than 2 `radius` apart, or the tube crosses itself."""
+    t = np.linspace(0.0, 2.0 * np.pi, segments, endpoint=False)
+    c, d1, d2 = centre(t), tangent(t), normal(t)
+    along = d1 / np.linalg.norm(d1, axis=1, keepdims=True)
+    bend = d2 - np.sum(d2 * along, axis=1, keepdims=True) * along
+    bend /= np.linalg.norm(bend, axis=1, keepdims=True)
+    binormal = np.cross(along, bend)
+    angle = np.linspace(0.0, 2.0 * np.pi, sides, endpoint=False)
+    ring = (
+        np.cos(angle)[None, :, None] * bend[:, None]
+        + np.sin(angle)[None, :, None] * binormal[:, None]
+    )
+    verts = c[:, None] + radius * ring
+    mesh = _mesh(verts.reshape(-1, 3), _grid_faces(segments, sides, True, True))
+    if signed_volume(mesh) < 0:  # the frame's handedness decides the winding
+        mesh = _mesh(mesh.vertices, mesh.faces[:, ::-1])
+    return mesh
 
 
 def box(extents: npt.ArrayLike) -> Mesh:
