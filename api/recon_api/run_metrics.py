@@ -74,6 +74,11 @@ class RunMetrics(ApiModel):
     renderer: str = Field(description="The rasterizer: nvdiffrast on a GPU, the CPU one else.")
     voxel_size_mm: float = Field(gt=0, description="Edge of one fusion voxel, in millimetres.")
     views: int = Field(ge=1, description="Views of the capture used.")
+    working_views: int = Field(
+        ge=1,
+        description="Views refinement, the observed-surface test and texturing held: all of "
+        "them up to the preset's limit, else those chosen for covering the surface.",
+    )
     close_holes: bool = Field(description="Whether unobserved surface was filled (closeHoles).")
     poses_refined: bool = Field(
         description="Whether the views' poses were refined (false when they already agreed)."

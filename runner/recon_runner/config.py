@@ -1,11 +1,12 @@
 """Reconstruction settings: a preset of per-stage settings, then the fields a user may set.
 
 Each stage keeps the typed settings it reads beside it (`FusionConfig`, `PoseConfig`,
-`RefineConfig`, `TextureConfig`); a preset composes them, so the CLI, the pod and the
-benchmarks agree on what `draft`, `standard` and `high` mean. A user (spec.reconstruction,
-`recon run` flags, the pod's environment) sets only the fields of `USER_SETTINGS`; each
-names the stage field it lands on and the bound of `recon_api.setting_limits` it must
-keep, so the runner refuses what the API refuses. The rest is tuning.
+`RefineConfig`, `TextureConfig`, `SelectionConfig`); a preset composes them, so the CLI,
+the pod and the benchmarks agree on what `draft`, `standard` and `high` mean. A user
+(spec.reconstruction, `recon run` flags, the pod's environment) sets only the fields of
+`USER_SETTINGS`; each names the stage field it lands on and the bound of
+`recon_api.setting_limits` it must keep, so the runner refuses what the API refuses. The
+rest is tuning.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recon_runner.stages.fusion import FusionConfig
 from recon_runner.stages.pose_refine import PoseConfig
 from recon_runner.stages.refine import RefineConfig, RefineWeights
 from recon_runner.stages.texture import TextureConfig
+from recon_runner.stages.view_selection import SelectionConfig
 
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -59,6 +61,7 @@ class ReconConfig:
     poses: PoseConfig
     refine: RefineConfig
     texture: TextureConfig
+    views: SelectionConfig
     seed: int = 0
     device: str = "auto"
     formats: tuple[MeshFormat, ...] = (MeshFormat.GLB,)
@@ -122,6 +125,8 @@ class ReconConfig:
         ):
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
+        if self.views.limit < 1:
+            raise ValueError(f"working views must be at least 1, got {self.views.limit}")
         if not self.formats:
             raise ValueError("at least one output format is needed")
         if self.bounds is not None and not all(
@@ -143,6 +148,7 @@ PRESETS: dict[Preset, ReconConfig] = {
             weights=RefineWeights(colour=0.0),
         ),
         texture=TextureConfig(size=512, iterations=0, resolution=256, chart_iterations=0),
+        views=SelectionConfig(limit=12),
     ),
     Preset.STANDARD: ReconConfig(
         preset=Preset.STANDARD,
@@ -156,6 +162,7 @@ PRESETS: dict[Preset, ReconConfig] = {
             weights=RefineWeights(colour=0.05),
         ),
         texture=TextureConfig(size=1024, iterations=20, resolution=512, chart_iterations=0),
+        views=SelectionConfig(limit=24),
     ),
     Preset.HIGH: ReconConfig(
         preset=Preset.HIGH,
@@ -169,6 +176,7 @@ PRESETS: dict[Preset, ReconConfig] = {
             weights=RefineWeights(colour=0.05),
         ),
         texture=TextureConfig(size=2048, iterations=60, resolution=1024, chart_iterations=1),
+        views=SelectionConfig(limit=48),
     ),
 }
 

@@ -40,8 +40,9 @@ from recon_runner.stages.pose_refine import (
     with_poses,
 )
 from recon_runner.stages.refine import refine
-from recon_runner.stages.targets import Targets, prepare_targets
+from recon_runner.stages.targets import Targets, depth_longest, prepare_targets
 from recon_runner.stages.texture import texture_mesh
+from recon_runner.stages.view_selection import working_set
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,15 @@ def reconstruct(
     lap(Stage.FUSE)
 
     bounds = _scene_bounds(capture, mesh.vertices)
+    working = working_set(mesh, capture, fused.voxel_size, config.views, renderer, device)
+    if len(working) < len(capture.views):
+        log.info("working set: %d of %d views", len(working), len(capture.views))
     targets: dict[int, Targets] = {}
 
     def targets_at(longest: int) -> Targets:
+        """The working set's views at `longest` pixels, prepared once per resolution."""
         if longest not in targets:
-            targets[longest] = prepare_targets(capture, longest, bounds, device)
+            targets[longest] = prepare_targets(capture.subset(working), longest, bounds, device)
         return targets[longest]
 
     progress(Stage.REFINE, 0.0, "refining the surface")
@@ -126,7 +131,7 @@ def reconstruct(
     if config.refine.iterations > 0:
         refined = refine(
             mesh,
-            targets_at(config.refine.resolution),
+            targets_at(min(config.refine.resolution, depth_longest(capture))),
             renderer,
             config.refine.iterations,
             config.refine.learning_rate,
@@ -140,7 +145,11 @@ def reconstruct(
         )
         mesh = refined.mesh
         if joint_poses:
-            corrected = [c @ d for c, d in zip(poses(capture), refined.corrections, strict=True)]
+            # The working set's views move by refinement's corrections, the others keep
+            # their aligned pose; all follow the anchoring frame, so they stay together.
+            corrected = poses(capture)
+            for index, correction in zip(working, refined.corrections, strict=True):
+                corrected[index] = corrected[index] @ correction
             frame = anchor(corrected, given, depth)
             capture = with_poses(capture, [frame @ c for c in corrected])
             mesh = transform_mesh(mesh, frame)
@@ -176,7 +185,12 @@ def reconstruct(
     stop.check()
     progress(Stage.EXPORT, 0.0, "comparing with the input views")
     full = max(max(v.camera.width, v.camera.height) for v in capture.views)
-    comparison = compare_views(textured, targets_at(full), renderer)
+    comparison = compare_views(
+        textured,
+        lambda indices: prepare_targets(capture.subset(indices), full, bounds, device),
+        len(capture.views),
+        renderer,
+    )
     measured: dict[str, object] = {
         "vertices": len(textured.vertices),
         "faces": len(textured.faces),
@@ -192,6 +206,7 @@ def reconstruct(
         "renderer": renderer.name,
         "voxelSizeMm": round(fused.voxel_size * 1000, 4),
         "views": len(capture.views),
+        "workingViews": len(working),
         "closeHoles": config.close_holes,
         **surface.metrics(),
         **pose_metrics(corrections(capture, given), poses_corrected),

@@ -27,6 +27,7 @@ SAMPLE: dict[str, Any] = {
     "renderer": "cpu",
     "voxelSizeMm": 2.0,
     "views": 8,
+    "workingViews": 8,
     "closeHoles": False,
     "posesRefined": False,
     "poseCorrectionMeanDeg": 0.0,

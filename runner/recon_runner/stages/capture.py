@@ -17,7 +17,8 @@ measurement, not background (`View.mask_given`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,10 @@ class Capture:
     views: tuple[View, ...]
     depth_unit: float
     bounds: Bounds | None = None
+
+    def subset(self, indices: Sequence[int]) -> Capture:
+        """The given views only (`view_selection`'s working set), in that order."""
+        return replace(self, views=tuple(self.views[i] for i in indices))
 
     def points(self) -> npt.NDArray[np.float32]:
         """All back-projected object points in the world frame [N, 3]."""
