@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from recon_api.constants import MAX_IMAGE_PIXELS, ExitCode
 from recon_runner.errors import InvalidInputError
-from recon_runner.stages.capture import _open_png, load_capture
+from recon_runner.stages.capture import _open_png, load_capture, repeated_block
 from recon_runner.synthetic import CaptureStyle, sphere_object, write_capture
 
 from tests.unit.sphere_capture import CENTRE, DEPTH_UNIT, RADIUS, write_sphere_capture
@@ -230,6 +230,28 @@ def test_low_confidence_depth_is_dropped_and_medium_counts_half(
     assert set(np.unique(view.weight[:, :8])) <= {0.0, 0.5}
     assert set(np.unique(view.weight[:, 8:])) <= {0.0, 1.0}
     np.testing.assert_array_equal(view.weight > 0, view.depth > 0)
+
+
+def test_depth_repeated_over_blocks_is_read_at_the_resolution_it_was_measured_at(
+    tmp_path: Path,
+) -> None:
+    """Quarter-resolution depth nearest-upsampled to the colour size (blocks of 4x4 equal
+    readings) loads as the 16x16 map it was, on the camera it was measured with: each
+    reading on its own ray, the same readings as a capture that stored them small."""
+    sphere = sphere_object(RADIUS, CENTRE, subdivisions=4)
+    small, blocky = tmp_path / "small", tmp_path / "blocky"
+    write_capture(sphere, small, 6, 64, 64, style=CaptureStyle(depth_scale=4))
+    write_capture(sphere, blocky, 6, 64, 64, style=CaptureStyle(depth_blocks=4))
+    assert json.loads((blocky / "transforms.json").read_text()).get("depth_w", 64) == 64
+    for stored, measured in zip(load_capture(small).views, load_capture(blocky).views, strict=True):
+        assert measured.depth.shape == (16, 16)
+        assert measured.depth_cam.fx == pytest.approx(stored.depth_cam.fx)
+        assert measured.depth_cam.cx == pytest.approx(stored.depth_cam.cx)
+        np.testing.assert_allclose(measured.depth, stored.depth, atol=DEPTH_UNIT)
+    # Depth at full resolution has no repeated blocks and loads as it is.
+    assert repeated_block(load_capture(small).views[0].depth) == 1
+    full = load_capture(tmp_path / "small").views[0].depth
+    assert repeated_block(np.kron(full, np.ones((2, 2), dtype=np.float32))) == 2
 
 
 def test_a_mask_file_is_the_object_and_says_where_it_is_not(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ naming the file, because retrying a broken capture cannot help.
 
 Colour comes as PNG or JPEG (EXIF orientation is ignored: pixels are used as stored, the
 size the header gives); depth may have another resolution than colour, with its own
-intrinsics (`depth_camera`, the same pose). Which pixels are the object: a mask file
+intrinsics (`depth_camera`, the same pose); depth stored at the colour size with each
+reading repeated over aligned blocks is read back at the size it was measured at
+(`repeated_block`). Which pixels are the object: a mask file
 (`mask_path`), else the colour's alpha, else what the depth measures inside `bounds`
 (everything it measures without bounds). Only a given mask says where the object is not;
 a mask derived from depth says nothing about pixels without depth, which are holes in the
@@ -43,6 +45,8 @@ FAR_OUTSIDE_RADII = 4.0
 # high): low-confidence depth (flying pixels at edges, glossy and dark surfaces) is dropped,
 # medium counts half.
 CONFIDENCE_WEIGHTS = (0.0, 0.5, 1.0)
+# Block sides tried, largest first, for depth stored nearest-upsampled (`repeated_block`).
+REPEAT_BLOCKS = (8, 4, 2)
 
 Bounds = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -168,15 +172,22 @@ def _load_frame(
     box: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
 ) -> View:
     assert frame.file_path is not None and frame.depth_file_path is not None
-    camera, depth_camera = _camera(frame.colour, frame), _camera(frame.depth, frame)
+    camera, stored_camera = _camera(frame.colour, frame), _camera(frame.depth, frame)
     image_file, depth_file = frame.file_path, frame.depth_file_path
     rgb, alpha = _read_colour(root, image_file, camera)
-    depth = _read_depth(root, depth_file, depth_camera) * np.float32(depth_unit)
+    stored = _read_depth(root, depth_file, stored_camera) * np.float32(depth_unit)
+    block = repeated_block(stored)
+    depth_camera = stored_camera.resized(
+        stored_camera.width // block, stored_camera.height // block
+    )
+    depth = np.ascontiguousarray(stored[::block, ::block])
     if not np.any(depth > 0):
         raise InvalidInputError(depth_file, "depth map is all zeros (no surface seen)")
     weight = (depth > 0).astype(np.float32)
     if frame.confidence_path is not None:
-        weight *= _read_confidence(root, frame.confidence_path, depth_camera)
+        weight *= _least_per_block(
+            _read_confidence(root, frame.confidence_path, stored_camera), block
+        )
         depth = np.where(weight > 0, depth, np.float32(0.0)).astype(np.float32)
         if not np.any(depth > 0):
             raise InvalidInputError(frame.confidence_path, "every depth reading has low confidence")
@@ -216,6 +227,31 @@ def _load_frame(
         depth_weight=weight,
         mask_given=mask_given,
     )
+
+
+def repeated_block(depth: npt.NDArray[np.float32]) -> int:
+    """The side of the blocks a depth map repeats each reading over (1: none): a sensor's
+    readings nearest-upsampled to the colour resolution, as some exporters store them, are
+    constant over aligned k x k blocks. Read back at the resolution they were measured at,
+    each reading sits on the ray it was measured along, not on pixels beside it."""
+    height, width = depth.shape
+    for k in REPEAT_BLOCKS:
+        if height % k or width % k or height < 2 * k or width < 2 * k:
+            continue
+        blocks = depth.reshape(height // k, k, width // k, k)
+        if np.any(blocks[:, :1, :, :1] > 0) and np.all(blocks == blocks[:, :1, :, :1]):
+            return k
+    return 1
+
+
+def _least_per_block(weight: npt.NDArray[np.float32], block: int) -> npt.NDArray[np.float32]:
+    if block == 1:
+        return weight
+    height, width = weight.shape
+    out: npt.NDArray[np.float32] = weight.reshape(
+        height // block, block, width // block, block
+    ).min(axis=(1, 3))
+    return out
 
 
 def _open_image(root: Path, name: str, formats: tuple[str, ...] = ("PNG",)) -> Image.Image:
