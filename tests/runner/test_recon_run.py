@@ -134,6 +134,27 @@ def test_recon_run_reconstructs_a_phone_style_capture_inside_its_bounds(tmp_path
     assert accuracy.normal_consistency > 0.85, accuracy
 
 
+def test_recon_run_holds_a_working_set_of_a_larger_capture(tmp_path: Path) -> None:
+    """20 views behind `draft`'s limit of 12: the run uses every view for fusion and for
+    the metrics, holds 12 for refinement and texturing, says so in metrics.json, is as
+    accurate as the six-view capture, and previews 12 views, not 20."""
+    capture, out = tmp_path / "views", tmp_path / "out"
+    truth = make_object(OBJECT)
+    write_raycast_capture(truth, capture, views=20, size=96)
+    done = recon("run", str(capture), "--out", str(out), "--preset", "draft", "--quiet")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["views"], metrics["workingViews"]) == (20, 12)
+    assert metrics["maskIoU"] > 0.95
+    mesh: Any = trimesh.load(out / "mesh.glb", force="mesh")
+    accuracy = evaluate(truth.mesh, mesh.vertices, mesh.faces, samples=20_000)
+    assert accuracy.chamfer_l1_ratio < MAX_CHAMFER_RATIO, accuracy
+    assert accuracy.fscore > MIN_FSCORE, accuracy
+    # 12 pairs of 96-pixel tiles, four pairs to a row, 4 pixels apart and 8 between pairs.
+    preview = np.asarray(Image.open(out / "preview.png"))
+    assert preview.shape[:2] == (3 * 96 + 2 * 4, 4 * (2 * 96 + 4) + 3 * 8)
+
+
 def test_recon_run_refuses_malformed_bounds(capture_dir: Path, tmp_path: Path) -> None:
     done = recon("run", str(capture_dir), "--out", str(tmp_path), "--bounds", "1,1,1,0,0,0")
     assert done.returncode == 2
