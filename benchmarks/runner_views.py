@@ -53,32 +53,12 @@ def parse_case(case: str) -> tuple[int, int, int]:
 
 
 def ring_cameras(obj: Any, views: int, width: int, height: int) -> list[Any]:
-    """`views` cameras around the object on three rings that take turns, each camera far
-    enough that the object's bounding sphere spans 85% of the narrower image side."""
-    from recon_runner.camera import camera_from_fov, look_at
+    """`views` cameras around the object on three rings that take turns, framed as the
+    project's orbit frames them (the bounding sphere at 85% of the narrower side)."""
+    from recon_runner.synthetic import orbit_cameras
 
-    fov = 40.0
-    lo, hi = obj.bounds
-    centre = (lo + hi) / 2.0
-    radius = float(np.linalg.norm(obj.mesh.vertices.astype(np.float64) - centre, axis=1).max())
-    half = np.radians(fov) / 2.0
-    if width < height:
-        half = np.arctan(np.tan(half) * width / height)
-    distance = radius / np.sin(np.arctan(np.tan(half) * 0.85))
-    cameras = []
-    for i in range(views):
-        azimuth = 2.0 * np.pi * i / views + 0.3
-        elevation = np.radians(RING_ELEVATIONS_DEGREES[i % len(RING_ELEVATIONS_DEGREES)])
-        direction = np.array(
-            [
-                np.cos(azimuth) * np.cos(elevation),
-                np.sin(azimuth) * np.cos(elevation),
-                np.sin(elevation),
-            ]
-        )
-        c2w = look_at(centre + distance * direction, centre)
-        cameras.append(camera_from_fov(fov, width, height, c2w))
-    return cameras
+    rings = tuple(float(np.radians(e)) for e in RING_ELEVATIONS_DEGREES)
+    return orbit_cameras(obj, views, width, height, elevations=rings)
 
 
 def capture_writer(

@@ -100,9 +100,11 @@ def orbit_cameras(
     height: int = 256,
     fov_degrees: float = 40.0,
     fill: float = 0.85,
+    elevations: tuple[float, ...] = _ELEVATIONS,
 ) -> list[Camera]:
-    """`views` cameras evenly around the object, alternately above and below it, each far
-    enough that the object's bounding sphere spans `fill` of the narrower image side."""
+    """`views` cameras evenly around the object, each far enough that the object's bounding
+    sphere spans `fill` of the narrower image side, at `elevations` (radians) in turn:
+    by default alternately above and below it (a benchmark passes rings of its own)."""
     lo, hi = obj.bounds
     centre = (lo + hi) / 2.0
     radius = float(np.linalg.norm(obj.mesh.vertices.astype(np.float64) - centre, axis=1).max())
@@ -113,7 +115,7 @@ def orbit_cameras(
     cameras = []
     for i in range(views):
         azimuth = 2.0 * np.pi * i / views + 0.3
-        elevation = _ELEVATIONS[i % 2]
+        elevation = elevations[i % len(elevations)]
         direction = np.array(
             [
                 np.cos(azimuth) * np.cos(elevation),
