@@ -190,6 +190,7 @@ def reconstruct(
         lambda indices: prepare_targets(capture.subset(indices), full, bounds, device),
         len(capture.views),
         renderer,
+        stop=stop,
     )
     measured: dict[str, object] = {
         "vertices": len(textured.vertices),

@@ -44,7 +44,7 @@ def test_loads_views_in_world_frame(capture_dir: Path) -> None:
     assert len(capture.views) == 6
     assert capture.depth_unit == DEPTH_UNIT
     view = capture.views[0]
-    assert view.rgb.shape == (48, 48, 3) and view.rgb.dtype == np.float32
+    assert view.rgb.shape == (48, 48, 3) and view.rgb.dtype == np.uint8
     assert view.depth.max() < 2.0  # metres, scaled by depth_unit_scale_factor
     points = capture.points()
     distances = np.linalg.norm(points - CENTRE, axis=1)

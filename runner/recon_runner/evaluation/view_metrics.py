@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 
 from recon_runner.camera import to_clip
+from recon_runner.control import StopToken
 from recon_runner.mesh import TexturedMesh
 from recon_runner.render import Renderer
 from recon_runner.stages.targets import Targets
@@ -50,10 +51,12 @@ def compare_views(
     count: int,
     renderer: Renderer,
     chunk: int = COMPARE_CHUNK,
+    stop: StopToken | None = None,
 ) -> ViewComparison:
     """Every one of the `count` views compared, `chunk` at a time (`targets_of` prepares
     the given views), so memory stays that of one chunk whatever the capture's size; the
-    renders and inputs are kept for the preview's views only."""
+    renders and inputs are kept for the preview's views only. `stop` is checked between
+    chunks."""
     device = renderer.device
     vertices = torch.from_numpy(mesh.vertices).to(device)
     faces = torch.from_numpy(mesh.faces).to(device)
@@ -66,6 +69,8 @@ def compare_views(
     renders: list[npt.NDArray[np.uint8]] = []
     inputs: list[npt.NDArray[np.uint8]] = []
     for start in range(0, count, chunk):
+        if stop is not None:
+            stop.check()  # hundreds of views take a while: a stop is honoured between chunks
         indices = list(range(start, min(start + chunk, count)))
         targets = targets_of(indices)
         with torch.no_grad():

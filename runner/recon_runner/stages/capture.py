@@ -57,7 +57,9 @@ class View:
 
     image_file: str
     depth_file: str
-    rgb: npt.NDArray[np.float32]  # [H, W, 3] in 0..1, sRGB as stored
+    # [H, W, 3] sRGB bytes as stored: a quarter of the memory of floats, which counts with
+    # hundreds of views held at once (`targets` turns them into 0..1 floats per view).
+    rgb: npt.NDArray[np.uint8]
     mask: npt.NDArray[np.bool_]  # [H, W] object pixels (colour resolution)
     depth: npt.NDArray[np.float32]  # [Hd, Wd] z-depth in metres of the object, 0 = none
     camera: Camera  # the colour camera
@@ -292,13 +294,13 @@ def _check_size(image: Image.Image, name: str, camera: Camera, keys: str = "w, h
 
 def _read_colour(
     root: Path, name: str, camera: Camera
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_] | None]:
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
     image = _open_image(root, name, ("PNG", "JPEG"))
     if image.mode not in ("RGB", "RGBA"):
         raise InvalidInputError(name, f"must be 8-bit RGB or RGBA, got PIL mode {image.mode}")
     _check_size(image, name, camera)
     pixels = np.asarray(image)
-    rgb = pixels[..., :3].astype(np.float32) / 255.0
+    rgb = np.ascontiguousarray(pixels[..., :3])
     alpha = pixels[..., 3] >= 128 if image.mode == "RGBA" else None
     return rgb, alpha
 

@@ -133,13 +133,13 @@ def _reduce(
     if factor == 1:
         depth = np.where(view.mask, depth_full, 0.0).astype(np.float32)
         weight = np.where(depth > 0, weight_full, 0.0).astype(np.float32)
-        return view.rgb, view.mask, depth, weight
+        return view.rgb.astype(np.float32) / 255.0, view.mask, depth, weight
 
     def blocks(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
         a = a[: height * factor, : width * factor]
         return a.reshape(height, factor, width, factor, *a.shape[2:])
 
-    rgb = blocks(view.rgb).mean(axis=(1, 3)).astype(np.float32)
+    rgb = (blocks(view.rgb).mean(axis=(1, 3)) / 255.0).astype(np.float32)
     mask = blocks(view.mask.astype(np.float32)).mean(axis=(1, 3)) >= 0.5
     depth_blocks = blocks(depth_full)
     full = np.all(depth_blocks > 0, axis=(1, 3))
