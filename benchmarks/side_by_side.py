@@ -128,7 +128,10 @@ def run_method(
             lambda seed: evaluate_textured(mesh, true_colour, written, samples, seed)
         )
         face_count = len(written.faces)
-    peak_kib = own_peak_kib()
+    from tests.support.rss import status_kib
+
+    # The child's own peak (VmHWM), not ru_maxrss, which would be the parent's size.
+    peak_kib = status_kib("VmHWM")
     fields = {
         "seconds": round(seconds, 3),
         "cpu_seconds": round(cpu_seconds, 3),
@@ -137,20 +140,6 @@ def run_method(
         **{k: v for k, v in accuracy.as_dict().items() if v is not None},
     }
     return fields, result, written
-
-
-def own_peak_kib() -> int:
-    """This process's peak resident memory since it started, in KiB: the kernel's
-    high-water mark of its address space (VmHWM). Not getrusage's ru_maxrss, which Linux
-    keeps across execve: a child started from a parent holding the drawn captures would
-    report the parent's size (every case of runner_views read the same 2619 MiB)."""
-    import resource
-
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def report_to(output: Path | None, body: Callable[[Callable[[str], None]], int]) -> int:

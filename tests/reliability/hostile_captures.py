@@ -36,6 +36,7 @@ from tests.support.captures import (
     png_ihdr,
 )
 from tests.support.recording_minio import RecordingMinio
+from tests.support.rss import status_kib
 
 Files = dict[str, bytes]
 Doc = dict[str, Any]
@@ -483,14 +484,6 @@ BOMB = RunnerScenario(
 # ------------------------------------------------------------------ peak memory
 
 
-def _status_kib(field_name: str) -> int:
-    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field_name} not in /proc/self/status")
-
-
 def _reset_peak() -> bool:
     """Start the peak-RSS mark (VmHWM) again from the current RSS (Linux 4.0+); True only
     when the kernel took the request and the mark really came down to the RSS."""
@@ -498,7 +491,7 @@ def _reset_peak() -> bool:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return False
-    return _status_kib("VmHWM") <= _status_kib("VmRSS") + 64
+    return status_kib("VmHWM") <= status_kib("VmRSS") + 64
 
 
 def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[str, Any]:
@@ -518,14 +511,14 @@ def measure(bucket: str, baseline_prefix: str, prefix: str, views: int) -> dict[
         os.environ["MINIO_ENDPOINT"], os.environ["MINIO_ACCESS_KEY"], os.environ["MINIO_SECRET_KEY"]
     )
     baseline = read_capture(client, bucket, baseline_prefix, expected_views=views, limits=limits)
-    rss_before = _status_kib("VmRSS")
+    rss_before = status_kib("VmRSS")
     reset = _reset_peak()
     if not reset:
         # A peak mark left at the baseline's high water would make any growth read as ~0.
         raise RuntimeError("could not reset the peak RSS mark through /proc/self/clear_refs")
     client.gets.clear()
     problems = read_capture(client, bucket, prefix, expected_views=views, limits=limits)
-    peak_after = _status_kib("VmHWM")
+    peak_after = status_kib("VmHWM")
     return {
         "baseline_problems": [str(p) for p in baseline],
         "problems": [str(p) for p in problems],

@@ -1,9 +1,11 @@
-"""Peak resident memory of a process (with any children), sampled in a background thread."""
+"""Resident memory of processes: a process's peak (with any children), sampled in a
+background thread, and this process's own figures as the kernel keeps them."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 
 import psutil
 
@@ -47,3 +49,13 @@ class RssSampler:
 
 def mib(n: int) -> float:
     return n / 2**20
+
+
+def status_kib(field_name: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmRSS, or VmHWM: its peak
+    since it started; getrusage's ru_maxrss is not that, Linux keeps it across execve, so a
+    child started from a large parent reports the parent's size), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field_name} not in /proc/self/status")
