@@ -240,19 +240,22 @@ def repeated_block(depth: npt.NDArray[np.float32]) -> int:
     for k in REPEAT_BLOCKS:
         if height % k or width % k or height < 2 * k or width < 2 * k:
             continue
-        blocks = depth.reshape(height // k, k, width // k, k)
+        blocks = _blocks(depth, k)
         if np.any(blocks[:, :1, :, :1] > 0) and np.all(blocks == blocks[:, :1, :, :1]):
             return k
     return 1
 
 
+def _blocks(image: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float32]:
+    """[H/k, k, W/k, k]: the image's aligned k x k blocks."""
+    height, width = image.shape
+    return image.reshape(height // k, k, width // k, k)
+
+
 def _least_per_block(weight: npt.NDArray[np.float32], block: int) -> npt.NDArray[np.float32]:
     if block == 1:
         return weight
-    height, width = weight.shape
-    out: npt.NDArray[np.float32] = weight.reshape(
-        height // block, block, width // block, block
-    ).min(axis=(1, 3))
+    out: npt.NDArray[np.float32] = _blocks(weight, block).min(axis=(1, 3))
     return out
 
 

@@ -183,11 +183,12 @@ _KNOT_SCALE, _KNOT_TUBE = 0.16, 0.06
 
 def _trefoil(t: npt.NDArray[np.float64], order: int = 0) -> Points:
     s, c = (np.sin, np.cos)
-    terms = {
-        0: (s(t) + 2 * s(2 * t), c(t) - 2 * c(2 * t), -s(3 * t)),
-        1: (c(t) + 4 * c(2 * t), -s(t) + 4 * s(2 * t), -3 * c(3 * t)),
-        2: (-s(t) - 8 * s(2 * t), -c(t) + 8 * c(2 * t), 9 * s(3 * t)),
-    }[order]
+    if order == 0:
+        terms = (s(t) + 2 * s(2 * t), c(t) - 2 * c(2 * t), -s(3 * t))
+    elif order == 1:
+        terms = (c(t) + 4 * c(2 * t), -s(t) + 4 * s(2 * t), -3 * c(3 * t))
+    else:
+        terms = (-s(t) - 8 * s(2 * t), -c(t) + 8 * c(2 * t), 9 * s(3 * t))
     return _KNOT_SCALE * np.stack(terms, axis=1)
 
 
