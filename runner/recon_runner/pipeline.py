@@ -161,6 +161,8 @@ def reconstruct(
         renderer,
         fused.voxel_size,
         config.close_holes,
+        # Depth coarser than the texture's views is looked at where it was measured.
+        readings=targets_at(min(config.texture.resolution, depth_longest(capture))),
     )
     mesh = surface.mesh
     log.info("observed %.1f%% of the surface", 100 * surface.observed_fraction)

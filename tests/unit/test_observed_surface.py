@@ -27,6 +27,8 @@ from recon_runner.stages.observed import (
     agreeing_vertices,
     agreement_tolerance,
     depth_slope,
+    reached_faces,
+    reading_spacing,
     readings_on_faces,
 )
 from recon_runner.stages.targets import Targets
@@ -140,6 +142,41 @@ def test_a_face_with_a_reading_on_it_counts_whichever_pixel_the_reading_is_at() 
     # Without the hole, the reading on face 1 is inside the depth and counts.
     depth[0, 5, 2] = 1.0
     assert readings_on_faces(mesh, targets, 0.005, skip=none).tolist() == [True, True]
+
+
+def test_a_face_counts_as_measured_only_within_reach_of_a_reading() -> None:
+    """Reach is two voxels plus the view's spacing between readings, so that coarse depth
+    (a reading every few centimetres) still reaches the faces between its readings, while a
+    face farther from every reading is never measured; readings at a depth edge count here
+    (at the resolution the depth was measured at, none is a copy)."""
+    vertices = np.array(
+        [[0, 0, 0], [0.01, 0, 0], [0, 0.01, 0], [0.2, 0, 0], [0.21, 0, 0], [0.2, 0.01, 0]],
+        dtype=np.float32,
+    )
+    mesh = Mesh(vertices, np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64))
+    size = 64
+    camera = camera_from_fov(45.0, size, size, look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3)))
+    depth = torch.zeros(1, size, size)
+    points = torch.zeros(1, size, size, 3)
+    depth[0, 0, 0] = 1.0  # one reading, at the corner (a depth edge), on face 0
+    points[0, 0, 0] = torch.tensor([0.003, 0.003, 0.0])
+    targets = Targets(
+        cameras=(camera,),
+        clip=torch.eye(4)[None],
+        rgb=torch.zeros(1, size, size, 3),
+        mask=torch.ones(1, size, size, dtype=torch.bool),
+        depth=depth,
+        points=points,
+        outside=torch.zeros(1, size, size),
+        weight=torch.ones(1, size, size),
+    )
+    spacing = reading_spacing(targets, 0)
+    assert spacing == pytest.approx(1.0 / camera.fx)  # metres between readings at 1 m
+    assert reached_faces(mesh, targets, voxel=0.001).tolist() == [True, False]
+    # Face 1's centre is 0.2 m from the reading: reached once two voxels and a spacing span it.
+    assert 2 * 0.05 + spacing < 0.2 < 2 * 0.1 + spacing
+    assert reached_faces(mesh, targets, voxel=0.05).tolist() == [True, False]
+    assert reached_faces(mesh, targets, voxel=0.1).tolist() == [True, True]
 
 
 def _orbit_from_above(views: int = 8, size: int = 48) -> list[Any]:

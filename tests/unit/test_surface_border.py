@@ -36,6 +36,22 @@ def test_a_pinhole_inside_observed_surface_is_kept() -> None:
     assert np.flatnonzero(~keep).tolist() == sorted(hole)
 
 
+def test_a_small_patch_holding_a_face_no_reading_reached_stays_open() -> None:
+    """A patch small enough for a pinhole is still a hole when one of its faces is known to
+    be unmeasured: closing it would put back surface no reading supports."""
+    sphere = icosphere(1.0, 3)
+    areas = face_areas(sphere.vertices, sphere.faces)
+    hole = [0, *edge_neighbours(sphere.faces)[0]]
+    observed = np.ones(len(sphere.faces), dtype=bool)
+    observed[hole] = False
+    closable = np.ones(len(sphere.faces), dtype=bool)
+    pinhole = 1.5 * float(areas[hole].sum())
+    assert clean_border(sphere.faces, observed, areas, pinhole, closable=closable).all()
+    closable[hole[1]] = False  # one face of the patch is beyond every reading
+    keep = clean_border(sphere.faces, observed, areas, pinhole, closable=closable)
+    assert np.flatnonzero(~keep).tolist() == sorted(hole)
+
+
 def test_dangling_faces_and_small_islands_are_removed() -> None:
     vertices, faces = grid(10)
     areas = face_areas(vertices, faces)

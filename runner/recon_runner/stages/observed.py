@@ -12,7 +12,11 @@ reading lands on often shows another face or none). That last test leaves out th
 at a depth edge (next to a pixel without one): depth stored at a fraction of the colour
 resolution and upsampled puts a block's reading on pixels beside the object too, points in
 the air below and around it. Guessed surface spans the gaps between readings, so only its
-rim comes that close to one, and `clean_border` tidies the cut. By default the unobserved
+rim comes that close to one, and `clean_border` tidies the cut. Whatever those tests say, a
+face with no reading of any view within `REACH_VOXELS` plus one reading's spacing of its
+centre was not measured (`reached_faces`, on the readings at the resolution they were
+measured at), and an unobserved patch holding such a face is a hole, not a pinhole of the
+test. By default the unobserved
 faces are removed; with `closeHoles` they stay, on the membrane of `hole_fill`, and are
 marked as filled so the export and metrics can tell.
 The nearest readings come from scipy's k-d tree (`cKDTree`), one view at a time.
@@ -20,6 +24,7 @@ The nearest readings come from scipy's k-d tree (`cKDTree`), one view at a time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +61,13 @@ MAX_AGREEMENT_VOXELS = 8.0
 # A face with a depth reading of some view this close to its centre was measured: fusion
 # places the surface within a voxel of the readings it came from.
 PROXIMITY_VOXELS = 1.0
+# However a face passed the tests above, it was measured only if a reading of some view lies
+# within this many voxels plus that view's spacing between readings (at the resolution the
+# depth was measured at) of its centre. At a grazing pixel the slant tolerance accepts a
+# rendered depth several voxels from the reading, and a small unobserved patch among faces
+# accepted that way passed for a pinhole: on a phone-style orbit of the dumbbell, surface
+# 5 cm from every reading and below the lowest one was kept.
+REACH_VOXELS = 2.0
 # Unobserved patches smaller than this many square voxels are misses of the test.
 PINHOLE_VOXELS2 = 12.0
 # Kept components under this fraction of the kept area are fragments of the cut.
@@ -172,32 +184,76 @@ def observed_faces(mesh: Mesh, targets: Targets, renderer: Renderer, voxel: floa
     return seen | readings_on_faces(mesh, targets, PROXIMITY_VOXELS * voxel, skip=seen)
 
 
-def readings_on_faces(mesh: Mesh, targets: Targets, reach: float, skip: BoolArray) -> BoolArray:
-    """[F] bool: a depth reading of some view, not at a depth edge, lies within `reach` of
-    the face's centre (faces in `skip` are not looked up: they are known already)."""
+def readings_on_faces(
+    mesh: Mesh,
+    targets: Targets,
+    reach: float | Sequence[float],
+    skip: BoolArray,
+    at_edges: bool = False,
+) -> BoolArray:
+    """[F] bool: a depth reading of some view lies within `reach` (one value, or one per
+    view) of the face's centre (faces in `skip` are not looked up: they are known already).
+    Readings at a depth edge count only with `at_edges`."""
     centres = mesh.vertices[mesh.faces].mean(axis=1, dtype=np.float64)
     found = np.zeros(len(mesh.faces), dtype=bool)
+    reaches = [reach] * len(targets.cameras) if isinstance(reach, float | int) else list(reach)
     for b in range(len(targets.cameras)):  # one view's readings at a time bounds the memory
         open_ = np.flatnonzero(~(found | skip))
         if len(open_) == 0:
             break
-        inner = binary_erosion(targets.surface[b].cpu().numpy())
-        readings = targets.points[b].cpu().numpy()[inner]
+        surface = targets.surface[b].cpu().numpy()
+        used = surface if at_edges else binary_erosion(surface)
+        readings = targets.points[b].cpu().numpy()[used]
         if len(readings) == 0:
             continue
-        distance, _ = cKDTree(readings).query(centres[open_], distance_upper_bound=reach)
+        distance, _ = cKDTree(readings).query(centres[open_], distance_upper_bound=reaches[b])
         found[open_[np.isfinite(distance)]] = True
     return found
 
 
+def reading_spacing(targets: Targets, view: int) -> float:
+    """Metres between neighbouring readings of a view at its median depth."""
+    depth = targets.depth[view]
+    readings = depth[depth > 0]
+    if len(readings) == 0:
+        return 0.0
+    return float(readings.median()) / targets.cameras[view].fx
+
+
+def reached_faces(mesh: Mesh, readings: Targets, voxel: float) -> BoolArray:
+    """[F] bool: some reading lies within `REACH_VOXELS` plus its view's reading spacing of
+    the face's centre. `readings` holds the depth at the resolution it was measured at, so
+    every reading sits on its own ray (edge readings included: none is a copy)."""
+    reaches = [
+        REACH_VOXELS * voxel + reading_spacing(readings, b) for b in range(len(readings.cameras))
+    ]
+    none = np.zeros(len(mesh.faces), dtype=bool)
+    return readings_on_faces(mesh, readings, reaches, skip=none, at_edges=True)
+
+
 def observed_surface(
-    mesh: Mesh, targets: Targets, renderer: Renderer, voxel: float, close_holes: bool
+    mesh: Mesh,
+    targets: Targets,
+    renderer: Renderer,
+    voxel: float,
+    close_holes: bool,
+    readings: Targets | None = None,
 ) -> ObservedSurface:
-    """The observed part of `mesh` (default), or all of it with the rest on a membrane."""
+    """The observed part of `mesh` (default), or all of it with the rest on a membrane.
+    `readings`: the same views with depth at the resolution it was measured at, when
+    `targets` has it at another (default: `targets`)."""
     mesh = compact(Mesh(mesh.vertices, mesh.faces[~twin_faces(mesh.faces)]))
     areas = face_areas(mesh.vertices, mesh.faces)
-    seen = observed_faces(mesh, targets, renderer, voxel)
-    keep = clean_border(mesh.faces, seen, areas, PINHOLE_VOXELS2 * voxel * voxel, ISLAND_FRACTION)
+    reached = reached_faces(mesh, targets if readings is None else readings, voxel)
+    seen = observed_faces(mesh, targets, renderer, voxel) & reached
+    keep = clean_border(
+        mesh.faces,
+        seen,
+        areas,
+        PINHOLE_VOXELS2 * voxel * voxel,
+        ISLAND_FRACTION,
+        closable=reached,
+    )
     if not keep.any():
         raise InvalidInputError(
             "transforms.json",

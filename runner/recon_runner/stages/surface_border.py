@@ -88,15 +88,22 @@ def clean_border(
     areas: F64,
     pinhole_area: float,
     island_fraction: float = 0.01,
+    closable: BoolArray | None = None,
 ) -> BoolArray:
-    """The faces to keep: `observed` with pinholes closed, dangling faces and islands removed."""
+    """The faces to keep: `observed` with pinholes closed, dangling faces and islands removed.
+    A patch holding a face outside `closable` (when given) is never a pinhole: it is known
+    to be a hole, however small."""
     neighbours = edge_neighbours(faces)
     keep = np.asarray(observed, dtype=bool).copy()
     if not keep.any():
         return keep
 
-    _, hole_area = _component_areas(components(neighbours, ~keep), areas)
-    keep |= ~keep & (hole_area < pinhole_area)
+    holes = components(neighbours, ~keep)
+    _, hole_area = _component_areas(holes, areas)
+    pinhole = hole_area < pinhole_area
+    if closable is not None:
+        pinhole &= ~np.isin(holes, holes[~keep & ~np.asarray(closable, dtype=bool)])
+    keep |= ~keep & pinhole
 
     for _ in range(DANGLING_PASSES):
         kept_neighbour = (neighbours >= 0) & keep[np.maximum(neighbours, 0)]
