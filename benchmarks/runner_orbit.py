@@ -8,8 +8,10 @@ the runner's `standard` preset with default settings (unobserved surface removed
 `standard` with closeHoles, and measures against the whole true object (the runner's
 written mesh.glb as trimesh reads it): Chamfer-L1, precision, recall and F-score at 1% of
 the diagonal. For the runner it adds the observed and filled fractions from metrics.json,
-how far the mesh reaches below the lowest point the views see (through the true poses; a
-fusion voxel is the tolerance), and for closeHoles whether the mesh is watertight
+how far the mesh reaches below the lowest point the views see, twice: through the true
+poses (`below mm`), and through the poses the runner settled on (`own mm`: the capture's
+depth readings at the resolution they were measured at, moved by metrics.json's
+poseCorrections), and for closeHoles whether the mesh is watertight
 (trimesh's `is_watertight`, UV seams welded) and how many faces Open3D's
 self-intersection test finds crossing another face where one of the two is fill.
 
@@ -26,6 +28,12 @@ fraction is always that of a clean render of the rig. The pixels are ray-cast by
         --output docs/bench-runner-orbit.txt
     .venv/bin/python benchmarks/runner_orbit.py --depth phone --jobs 1 --samples 30000 \
         --output docs/bench-runner-orbit-phone.txt
+
+The verdict on the lowest point takes `own mm`, with a fusion voxel as the tolerance: a
+phone capture's poses are off by about a centimetre at the object, which moves the whole
+surface, the readings with it, without inventing any; what the check is for is surface
+beyond every reading in the frame the mesh is built in. On the clean and noisy families
+the two figures agree (the poses are not moved).
 
 Recall is bounded by what the rig sees: a mesh without invented bottom cannot reach the
 unseen part of the truth, so the targets compare with Open3D, which is given the same
@@ -205,6 +213,7 @@ def run_one(
     their true poses (a phone capture's written poses put it a few millimetres off)."""
     import trimesh
     from recon_runner.stages.capture import load_capture
+    from recon_runner.stages.pose_refine import with_poses
     from recon_runner.synthetic.objects import make_object
 
     obj = make_object(name)
@@ -215,7 +224,14 @@ def run_one(
     record: dict[str, Any] = {"method": method, "object": name, **fields}
     if result is not None:
         filled = _fill_flags(mesh, result.mesh)
-        lowest_written = float(load_capture(capture).points()[:, 2].min())
+        given = load_capture(capture)
+        lowest_written = float(given.points()[:, 2].min())
+        # Through the poses the runner settled on (metrics.json's poseCorrections): the
+        # frame its mesh is in.
+        refined = with_poses(
+            given, [np.asarray(c.transform_matrix) for c in result.metrics.pose_corrections]
+        )
+        lowest_own = float(refined.points()[:, 2].min())
         lowest_mesh = float(mesh.vertices[:, 2].min())
         welded_v, welded_f = _welded(mesh.vertices, mesh.faces)
         record.update(
@@ -225,6 +241,7 @@ def run_one(
             below_lowest_seen_mm=round(max(0.0, lowest_seen - lowest_mesh) * 1000, 3),
             # The same against the capture's depth seen through its written poses.
             below_lowest_written_mm=round(max(0.0, lowest_written - lowest_mesh) * 1000, 3),
+            below_lowest_own_mm=round(max(0.0, lowest_own - lowest_mesh) * 1000, 3),
             watertight=bool(trimesh.Trimesh(welded_v, welded_f, process=False).is_watertight),
             fill_crossing_faces=_fill_crossings(welded_v, welded_f, filled)
             if method == "closeHoles"
@@ -235,7 +252,7 @@ def run_one(
 
 HEADER = (
     f"{'object':15s} {'depth':6s} {'method':10s} {'chamfer':>9s} {'prec@1%':>8s} "
-    f"{'recall':>7s} {'F@1%':>7s} {'observed':>8s} {'filled':>7s} {'below mm':>8s} "
+    f"{'recall':>7s} {'F@1%':>7s} {'observed':>8s} {'filled':>7s} {'below mm':>8s} {'own mm':>6s} "
     f"{'tight':>5s} {'x-fill':>6s} {'wall s':>7s} {'faces':>7s}"
 )
 
@@ -250,6 +267,7 @@ def _row(r: dict[str, Any]) -> str:
         f"{r['chamfer_l1_ratio'] * 100:8.4f}% {r['precision']:8.4f} {r['recall']:7.4f} "
         f"{r['fscore']:7.4f} {opt('observed_fraction', '.4f', 8)} "
         f"{opt('filled_fraction', '.4f', 7)} {opt('below_lowest_seen_mm', '.2f', 8)} "
+        f"{opt('below_lowest_own_mm', '.2f', 6)} "
         f"{opt('watertight', '', 5)} {opt('fill_crossing_faces', 'd', 6)} "
         f"{r['seconds']:7.2f} {r['faces']:7d}"
     )
@@ -268,8 +286,8 @@ def _verdicts(results: list[dict[str, Any]]) -> list[str]:
                 ("Chamfer < Open3D", r["chamfer_l1"] < base["chamfer_l1"]),
                 ("F >= Open3D", r["fscore"] >= base["fscore"]),
                 (
-                    "nothing below the lowest seen point (within a voxel)",
-                    r["below_lowest_seen_mm"] <= r["voxel_mm"],
+                    "nothing below the lowest observed point (within a voxel)",
+                    r["below_lowest_own_mm"] <= r["voxel_mm"],
                 ),
             ]
         else:
