@@ -40,7 +40,7 @@ from recon_runner.stages.pose_refine import (
     with_poses,
 )
 from recon_runner.stages.refine import refine
-from recon_runner.stages.targets import Targets, depth_longest, prepare_targets
+from recon_runner.stages.targets import Targets, depth_longest, prepare_targets, working_size
 from recon_runner.stages.texture import texture_mesh
 from recon_runner.stages.view_selection import working_set
 
@@ -118,13 +118,17 @@ def reconstruct(
     working = working_set(mesh, capture, fused.voxel_size, config.views, renderer, device)
     if len(working) < len(capture.views):
         log.info("working set: %d of %d views", len(working), len(capture.views))
-    targets: dict[int, Targets] = {}
+    targets: dict[tuple[tuple[int, int, int], ...], Targets] = {}
 
     def targets_at(longest: int) -> Targets:
-        """The working set's views at `longest` pixels, prepared once per resolution."""
-        if longest not in targets:
-            targets[longest] = prepare_targets(capture.subset(working), longest, bounds, device)
-        return targets[longest]
+        """The working set's views at `longest` pixels, prepared once per working size: two
+        requests that come to the same size for every view (one beyond the capture's own
+        size is the capture's size) share one preparation."""
+        views = capture.subset(working)
+        size = tuple(working_size(view, longest) for view in views.views)
+        if size not in targets:
+            targets[size] = prepare_targets(views, longest, bounds, device)
+        return targets[size]
 
     progress(Stage.REFINE, 0.0, "refining the surface")
     joint_poses = poses_corrected and config.poses.jointly
